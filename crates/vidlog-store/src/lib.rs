@@ -1,1 +1,18 @@
-//! placeholder
+//! vidlog's storage: the message encoding shared by files and sockets, the recording
+//! file format (see docs/FORMAT.md), and the chunk store with its indexes and queries.
+
+pub mod codec;
+pub mod frame;
+pub mod file;
+pub mod summary;
+mod wire;
+
+pub use codec::RecordingInfo;
+pub use file::{FileWriter, RecordingFile};
+pub use summary::ChunkSummary;
+pub mod store;
+
+pub use store::{ChunkStore, DecodePlan, Diagnostic, StoreError, VideoIndex};
+pub mod recording;
+
+pub use recording::Recording;

@@ -1,9 +1,11 @@
 //! Test fixtures for vidlog: small, real encoded video streams generated on first use with the
 //! Debian `ffmpeg` CLI, plus `ffprobe` helpers that serve as independent references in tests.
 //!
-//! Fixtures land in `<workspace>/target/fixtures/` (or `$VIDLOG_FIXTURES_DIR`). Each one is written
-//! under a temporary name and renamed into place, so tests running in parallel (even in several
-//! processes) never see half a file; once present, a fixture is reused.
+//! Fixtures land in `<workspace>/target/fixtures/v<RECIPE_VERSION>/` (or `$VIDLOG_FIXTURES_DIR`).
+//! Each one is written under a temporary name and renamed into place, so tests running in
+//! parallel (even in several processes) never see half a file; once present, a fixture is reused.
+//! H.264/H.265 fixtures are encoded to MP4 first and the raw stream is extracted from it, so the
+//! MP4's packet timestamps (the encoder's own) serve as an independent presentation-order reference.
 //!
 //! This crate is a dev-dependency only. It panics with a clear message when ffmpeg is missing,
 //! because a test without its fixture cannot say anything useful.
@@ -41,7 +43,7 @@ impl Fixture {
         Fixture::X264Odd,
     ];
 
-    /// The file name inside the fixtures directory.
+    /// The file name of the raw elementary stream inside the fixtures directory.
     pub fn file_name(self) -> &'static str {
         match self {
             Fixture::X264HighBf0 => "x264_high_bf0_320x240_90.h264",
@@ -51,6 +53,19 @@ impl Fixture {
             Fixture::X264Odd => "x264_high_318x238_30.h264",
             Fixture::X265 => "x265_main_320x240_30.h265",
             Fixture::Av1Ivf => "av1_320x240_30.ivf",
+        }
+    }
+
+    /// The MP4 the raw H.264/H.265 stream is extracted from (`None` for AV1, encoded to IVF
+    /// directly). Its packets carry the encoder's own timestamps: an independent reference for
+    /// presentation order.
+    fn mp4_name(self) -> Option<String> {
+        match self {
+            Fixture::Av1Ivf => None,
+            other => other
+                .file_name()
+                .rsplit_once('.')
+                .map(|(stem, _)| format!("{stem}.mp4")),
         }
     }
 
@@ -82,28 +97,42 @@ impl Fixture {
         }
     }
 
-    /// ffmpeg arguments after the input, up to (not including) the output path.
+    /// ffmpeg arguments (input and encoder) up to, not including, the output path. H.264/H.265
+    /// fixtures are encoded to MP4 first; the raw stream is extracted from it.
     fn encode_args(self) -> Vec<String> {
         let x264 = |size: &str, frames: u32, extra: &[&str]| {
             let mut args: Vec<String> = testsrc2(size, frames);
             args.extend(
-                ["-c:v", "libx264", "-profile:v", "high", "-pix_fmt", "yuv420p", "-g", "30"]
-                    .iter()
-                    .map(|s| s.to_string()),
+                [
+                    "-c:v",
+                    "libx264",
+                    "-profile:v",
+                    "high",
+                    "-pix_fmt",
+                    "yuv420p",
+                    "-g",
+                    "30",
+                ]
+                .iter()
+                .map(|s| s.to_string()),
             );
             args.extend(extra.iter().map(|s| s.to_string()));
-            args.extend(["-f", "h264"].iter().map(|s| s.to_string()));
+            args.extend(["-f", "mp4"].iter().map(|s| s.to_string()));
             args
         };
         match self {
             Fixture::X264HighBf0 => x264("320x240", 90, &["-bf", "0"]),
             Fixture::X264HighBf2 => x264("320x240", 90, &["-bf", "2"]),
-            Fixture::X264HighBf3Pyramid => {
-                x264("320x240", 90, &["-bf", "3", "-x264-params", "b-pyramid=normal"])
-            }
-            Fixture::X264Slices4 => {
-                x264("320x240", 90, &["-bf", "0", "-slices", "4", "-x264-params", "aud=1"])
-            }
+            Fixture::X264HighBf3Pyramid => x264(
+                "320x240",
+                90,
+                &["-bf", "3", "-x264-params", "b-pyramid=normal"],
+            ),
+            Fixture::X264Slices4 => x264(
+                "320x240",
+                90,
+                &["-bf", "0", "-slices", "4", "-x264-params", "aud=1"],
+            ),
             Fixture::X264Odd => x264("318x238", 30, &["-bf", "0"]),
             Fixture::X265 => {
                 let mut args = testsrc2("320x240", 30);
@@ -116,7 +145,7 @@ impl Fixture {
                         "-x265-params",
                         "log-level=error",
                         "-f",
-                        "hevc",
+                        "mp4",
                     ]
                     .iter()
                     .map(|s| s.to_string()),
@@ -131,7 +160,11 @@ impl Fixture {
                     &["-c:v", "libaom-av1", "-cpu-used", "8", "-g", "30"]
                 };
                 args.extend(codec.iter().map(|s| s.to_string()));
-                args.extend(["-pix_fmt", "yuv420p", "-f", "ivf"].iter().map(|s| s.to_string()));
+                args.extend(
+                    ["-pix_fmt", "yuv420p", "-f", "ivf"]
+                        .iter()
+                        .map(|s| s.to_string()),
+                );
                 args
             }
         }
@@ -149,24 +182,79 @@ fn testsrc2(size: &str, frames: u32) -> Vec<String> {
     ]
 }
 
-/// The directory fixtures are generated into: `$VIDLOG_FIXTURES_DIR`, or `<workspace>/target/fixtures`.
+/// Version of the fixture recipes. Bump it when an ffmpeg command line changes, so files made
+/// by the old recipe are not reused.
+pub const RECIPE_VERSION: u32 = 1;
+
+/// The directory fixtures are generated into: `$VIDLOG_FIXTURES_DIR`, or
+/// `<workspace>/target/fixtures/v<RECIPE_VERSION>`.
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("VIDLOG_FIXTURES_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/fixtures"),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../target/fixtures")
+            .join(format!("v{RECIPE_VERSION}")),
     }
 }
 
-/// The path of a fixture, generating it with ffmpeg on first use.
+/// The path of a fixture's raw elementary stream (Annex B `.h264`/`.h265`, or `.ivf` for AV1),
+/// generating it with ffmpeg on first use.
 ///
 /// # Panics
 /// When ffmpeg is missing, lacks the needed encoder, or fails; the message says what to do.
 pub fn fixture(name: Fixture) -> PathBuf {
-    let dir = fixtures_dir();
-    let path = dir.join(name.file_name());
+    let path = fixtures_dir().join(name.file_name());
     if path.is_file() {
         return path;
     }
+    match name.mp4_name() {
+        Some(_) => {
+            let mp4 = fixture_mp4(name);
+            let bsf = if name == Fixture::X265 {
+                "hevc_mp4toannexb"
+            } else {
+                "h264_mp4toannexb"
+            };
+            let format = if name == Fixture::X265 {
+                "hevc"
+            } else {
+                "h264"
+            };
+            let args: Vec<String> = vec![
+                "-i".into(),
+                mp4.to_string_lossy().into_owned(),
+                "-c:v".into(),
+                "copy".into(),
+                "-bsf:v".into(),
+                bsf.into(),
+                "-f".into(),
+                format.into(),
+            ];
+            generate(name, &path, &args);
+        }
+        None => generate(name, &path, &name.encode_args()),
+    }
+    path
+}
+
+/// The MP4 an H.264/H.265 fixture is extracted from (same packets, plus the encoder's
+/// timestamps), generating it on first use.
+///
+/// # Panics
+/// For [`Fixture::Av1Ivf`], which has no MP4, and when ffmpeg fails (see [`fixture`]).
+pub fn fixture_mp4(name: Fixture) -> PathBuf {
+    let Some(file_name) = name.mp4_name() else {
+        panic!("fixture {name:?} has no MP4; use fixture() for its IVF");
+    };
+    let path = fixtures_dir().join(file_name);
+    if !path.is_file() {
+        generate(name, &path, &name.encode_args());
+    }
+    path
+}
+
+/// Runs `ffmpeg <args> <tmp>` and renames the result to `path`.
+fn generate(name: Fixture, path: &Path, args: &[String]) {
     require_ffmpeg();
     if !name.is_available() {
         panic!(
@@ -175,13 +263,21 @@ pub fn fixture(name: Fixture) -> PathBuf {
             name.required_encoder().unwrap_or("libsvtav1 or libaom-av1")
         );
     }
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        panic!("cannot create the fixtures directory {}: {e}", dir.display());
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        panic!(
+            "cannot create the fixtures directory {}: {e}",
+            dir.display()
+        );
     }
-    let tmp = dir.join(unique_temp_name(name.file_name()));
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(unique_temp_name(&file_name));
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(name.encode_args())
+        .args(args)
         .arg(&tmp)
         .output()
         .unwrap_or_else(|e| panic!("cannot run ffmpeg: {e}"));
@@ -194,12 +290,11 @@ pub fn fixture(name: Fixture) -> PathBuf {
         );
     }
     // rename() is atomic within a directory; if another process won the race, its file is
-    // identical in kind and ours simply replaces it.
-    if let Err(e) = std::fs::rename(&tmp, &path) {
+    // equivalent and ours simply replaces it.
+    if let Err(e) = std::fs::rename(&tmp, path) {
         let _ = std::fs::remove_file(&tmp);
         panic!("cannot move fixture into place at {}: {e}", path.display());
     }
-    path
 }
 
 fn unique_temp_name(file_name: &str) -> String {
@@ -281,6 +376,137 @@ pub fn ffprobe_packets(path: &Path) -> Vec<serde_json::Value> {
     json["packets"].as_array().cloned().unwrap_or_default()
 }
 
+/// The first video stream's codec extradata (e.g. an MP4's avcC body), from
+/// `ffprobe -show_streams -show_data`.
+pub fn ffprobe_extradata(path: &Path) -> Vec<u8> {
+    require_ffmpeg();
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_streams",
+            "-show_data",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ffprobe: {e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut bytes = Vec::new();
+    let mut in_extradata = false;
+    for line in text.lines() {
+        if line.starts_with("extradata=") {
+            in_extradata = true;
+            continue;
+        }
+        if !in_extradata {
+            continue;
+        }
+        // Hex dump lines look like `00000000: 0164 000d ...  .d..`; anything else ends it.
+        let Some((_, rest)) = line.split_once(": ") else {
+            break;
+        };
+        let hex: String = rest
+            .split("  ")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        for pair in hex.as_bytes().chunks(2) {
+            let pair = std::str::from_utf8(pair).unwrap_or("");
+            match u8::from_str_radix(pair, 16) {
+                Ok(b) => bytes.push(b),
+                Err(_) => panic!("unexpected ffprobe extradata dump line: {line}"),
+            }
+        }
+    }
+    bytes
+}
+
+/// One demuxed packet: its bytes exactly as stored in the container, and its key flag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbedPacket {
+    /// Packet payload (for MP4: length-prefixed NAL units; for IVF: one temporal unit).
+    pub data: Vec<u8>,
+    /// Whether the demuxer flags it as a keyframe (`K` in ffprobe's flags).
+    pub is_key: bool,
+}
+
+/// Every packet of the first video stream with its data, in decode order
+/// (`ffprobe -show_packets -show_data`).
+pub fn ffprobe_packet_data(path: &Path) -> Vec<ProbedPacket> {
+    require_ffmpeg();
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_packets",
+            "-show_data",
+        ])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ffprobe: {e}"));
+    if !output.status.success() {
+        panic!(
+            "ffprobe -show_packets on {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut packets = Vec::new();
+    let mut current: Option<ProbedPacket> = None;
+    let mut in_data = false;
+    for line in text.lines() {
+        match line {
+            "[PACKET]" => {
+                current = Some(ProbedPacket {
+                    data: Vec::new(),
+                    is_key: false,
+                });
+                in_data = false;
+            }
+            "[/PACKET]" => {
+                packets.extend(current.take());
+                in_data = false;
+            }
+            _ if line.starts_with("flags=") => {
+                if let Some(p) = current.as_mut() {
+                    p.is_key = line["flags=".len()..].contains('K');
+                }
+                in_data = false;
+            }
+            "data=" => in_data = true,
+            _ if in_data => {
+                if let (Some(p), Some((_, rest))) = (current.as_mut(), line.split_once(": ")) {
+                    let hex: String = rest
+                        .split("  ")
+                        .next()
+                        .unwrap_or("")
+                        .chars()
+                        .filter(|c| !c.is_whitespace())
+                        .collect();
+                    for pair in hex.as_bytes().chunks(2) {
+                        let pair = std::str::from_utf8(pair).unwrap_or("");
+                        p.data
+                            .push(u8::from_str_radix(pair, 16).unwrap_or_else(|_| {
+                                panic!("unexpected ffprobe data dump line: {line}")
+                            }));
+                    }
+                } else {
+                    in_data = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    packets
+}
+
 /// Runs `ffmpeg -f framemd5` over a file and returns one MD5 per decoded frame.
 /// Returns an error with ffmpeg's stderr when decoding reports any error.
 pub fn ffmpeg_frame_md5s(path: &Path, input_format: Option<&str>) -> Result<Vec<String>, String> {
@@ -291,10 +517,15 @@ pub fn ffmpeg_frame_md5s(path: &Path, input_format: Option<&str>) -> Result<Vec<
         cmd.args(["-f", format]);
     }
     cmd.arg("-i").arg(path).args(["-f", "framemd5", "-"]);
-    let output = cmd.output().map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+    let output = cmd
+        .output()
+        .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     if !output.status.success() || !stderr.trim().is_empty() {
-        return Err(format!("ffmpeg decode of {} failed: {stderr}", path.display()));
+        return Err(format!(
+            "ffmpeg decode of {} failed: {stderr}",
+            path.display()
+        ));
     }
     Ok(String::from_utf8_lossy(&output.stdout)
         .lines()

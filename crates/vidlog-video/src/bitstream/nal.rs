@@ -84,7 +84,9 @@ pub enum NalFramingError {
         offset: usize,
     },
     /// A NAL unit too long for the requested length size.
-    #[error("NAL unit at byte {offset} is {length} bytes, too long for a {length_size}-byte length prefix")]
+    #[error(
+        "NAL unit at byte {offset} is {length} bytes, too long for a {length_size}-byte length prefix"
+    )]
     NalTooLong {
         /// Offset of the NAL unit in the input.
         offset: usize,
@@ -126,13 +128,14 @@ impl<'a> AnnexBNalUnits<'a> {
     pub fn new(data: &'a [u8]) -> Self {
         let first = find_start_code(data, 0);
         let leading = &data[..first.unwrap_or(data.len())];
-        let pending_error = leading
-            .iter()
-            .position(|&b| b != 0)
-            .map(|offset| NalFramingError::MissingStartCode {
-                offset,
-                first_bytes: data[offset..].iter().take(4).copied().collect(),
-            });
+        let pending_error =
+            leading
+                .iter()
+                .position(|&b| b != 0)
+                .map(|offset| NalFramingError::MissingStartCode {
+                    offset,
+                    first_bytes: data[offset..].iter().take(4).copied().collect(),
+                });
         Self {
             data,
             next_payload: first.map(|sc| sc + START_CODE.len()),
@@ -206,10 +209,7 @@ pub fn split_length_prefixed(
         if length == 0 {
             return Err(NalFramingError::EmptyNalUnit { offset: pos });
         }
-        let Some(bytes) = body
-            .checked_add(length)
-            .and_then(|end| data.get(body..end))
-        else {
+        let Some(bytes) = body.checked_add(length).and_then(|end| data.get(body..end)) else {
             return Err(NalFramingError::LengthPastEnd {
                 offset: pos,
                 length,
@@ -217,7 +217,10 @@ pub fn split_length_prefixed(
                 length_size,
             });
         };
-        nals.push(NalUnit { offset: body, bytes });
+        nals.push(NalUnit {
+            offset: body,
+            bytes,
+        });
         pos = body + length;
     }
     if nals.is_empty() {
@@ -282,7 +285,10 @@ pub fn remove_emulation_prevention(nal: &[u8]) -> Cow<'_, [u8]> {
         // Keep the two zeros, drop the 03.
         out.extend_from_slice(&nal[copied_to..at + 2]);
         copied_to = at + 3;
-        match nal.get(copied_to..).and_then(|rest| memmem::find(rest, &EPB)) {
+        match nal
+            .get(copied_to..)
+            .and_then(|rest| memmem::find(rest, &EPB))
+        {
             Some(i) => at = copied_to + i,
             None => break,
         }
@@ -332,7 +338,10 @@ mod tests {
     #[test]
     fn reports_garbage_before_first_start_code() {
         let err = split_annexb(&[0, 0x12, 0, 0, 1, 0x65]).unwrap_err();
-        assert!(matches!(err, NalFramingError::MissingStartCode { offset: 1, .. }));
+        assert!(matches!(
+            err,
+            NalFramingError::MissingStartCode { offset: 1, .. }
+        ));
         assert!(err.to_string().contains("byte 1"), "{err}");
         assert!(matches!(
             split_annexb(&[0, 0, 0]).unwrap_err(),
@@ -342,7 +351,9 @@ mod tests {
 
     #[test]
     fn length_prefixed_roundtrip() {
-        let annexb = [0, 0, 0, 1, 0x67, 1, 2, 3, 0, 0, 1, 0x68, 4, 0, 0, 1, 0x65, 9];
+        let annexb = [
+            0, 0, 0, 1, 0x67, 1, 2, 3, 0, 0, 1, 0x68, 4, 0, 0, 1, 0x65, 9,
+        ];
         for size in [1, 2, 4] {
             let avcc = annexb_to_length_prefixed(&annexb, size).expect("converts");
             let nals = split_length_prefixed(&avcc, size).expect("splits");
@@ -350,7 +361,9 @@ mod tests {
             let back = length_prefixed_to_annexb(&avcc, size).expect("converts back");
             assert_eq!(
                 back,
-                [0, 0, 0, 1, 0x67, 1, 2, 3, 0, 0, 0, 1, 0x68, 4, 0, 0, 0, 1, 0x65, 9]
+                [
+                    0, 0, 0, 1, 0x67, 1, 2, 3, 0, 0, 0, 1, 0x68, 4, 0, 0, 0, 1, 0x65, 9
+                ]
             );
         }
         assert!(matches!(
@@ -372,7 +385,10 @@ mod tests {
             }
         );
         let err = split_length_prefixed(&[0, 0, 0, 1, 0x65, 0, 0], 4).unwrap_err();
-        assert!(matches!(err, NalFramingError::TruncatedLengthPrefix { offset: 5, .. }));
+        assert!(matches!(
+            err,
+            NalFramingError::TruncatedLengthPrefix { offset: 5, .. }
+        ));
         let long = vec![0x65; 300];
         let mut annexb = START_CODE_4.to_vec();
         annexb.extend_from_slice(&long);
@@ -393,8 +409,14 @@ mod tests {
             Cow::Borrowed(_)
         ));
         // Trailing 00 00 03 at the very end.
-        assert_eq!(&*remove_emulation_prevention(&[0x65, 0, 0, 3]), &[0x65, 0, 0]);
-        assert_eq!(insert_emulation_prevention(&[0x65, 0, 0]), vec![0x65, 0, 0, 3]);
+        assert_eq!(
+            &*remove_emulation_prevention(&[0x65, 0, 0, 3]),
+            &[0x65, 0, 0]
+        );
+        assert_eq!(
+            insert_emulation_prevention(&[0x65, 0, 0]),
+            vec![0x65, 0, 0, 3]
+        );
     }
 
     #[test]

@@ -1,0 +1,58 @@
+//! A recording opened for reading: its info, the chunk store indexed from the file's
+//! footer (or from a scan when the footer is missing), and chunks loaded on demand.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::Array;
+use vidlog_types::{Chunk, VideoCodec, VideoStream};
+
+use crate::codec::RecordingInfo;
+use crate::file::{OpenError, RecordingFile, RecoveryReport};
+use crate::store::{ChunkSource, ChunkStore, StoreError};
+use crate::summary::ChunkLocation;
+
+/// See the module documentation.
+pub struct Recording {
+    pub info: Option<RecordingInfo>,
+    pub store: ChunkStore,
+    pub file: Arc<RecordingFile>,
+}
+
+impl ChunkSource for RecordingFile {
+    fn load(&self, location: ChunkLocation) -> Result<Chunk, StoreError> {
+        self.load_chunk(location).map_err(|e| StoreError::Load(e.to_string()))
+    }
+}
+
+impl Recording {
+    /// Opens `path`; reads only the footer and schemas when the file has a footer.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
+        let mut file = RecordingFile::open(path)?;
+        let summaries = std::mem::take(&mut file.summaries);
+        let file = Arc::new(file);
+        let mut store = ChunkStore::with_source(file.clone());
+        for summary in summaries {
+            // Static codecs are tiny: load them so video entities know their codec.
+            if summary.is_static() && summary.has_component(VideoStream::CODEC) {
+                if let Some(location) = summary.location {
+                    let chunk = file.load_chunk(location)?;
+                    if let Some(c) = chunk.u32s(VideoStream::CODEC) {
+                        if let Some(codec) = VideoCodec::from_fourcc(c.value(c.len() - 1)) {
+                            store.set_codec(&summary.entity, codec);
+                        }
+                    }
+                    store.insert_summary(summary, Some(Arc::new(chunk)));
+                    continue;
+                }
+            }
+            store.insert_summary(summary, None);
+        }
+        Ok(Recording { info: file.info.clone(), store, file })
+    }
+
+    /// Set when the file had no usable footer and was scanned.
+    pub fn recovery(&self) -> Option<&RecoveryReport> {
+        self.file.recovery.as_ref()
+    }
+}
