@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::Array;
 use vidlog_types::{Chunk, VideoCodec, VideoStream};
 
 use crate::codec::RecordingInfo;

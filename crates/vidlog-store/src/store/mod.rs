@@ -264,6 +264,11 @@ impl ChunkStore {
         Ok(stored.data.get_or_init(|| chunk).clone())
     }
 
+    /// Chunks whose bytes are in memory (inserted, or loaded from the source by a query).
+    pub fn loaded_chunks(&self) -> usize {
+        self.entities.values().flat_map(|e| &e.chunks).filter(|c| c.data.get().is_some()).count()
+    }
+
     /// Summaries of an entity's chunks.
     pub fn summaries(&self, entity: &EntityPath) -> impl Iterator<Item = &ChunkSummary> {
         self.entities.get(entity).into_iter().flat_map(|e| e.chunks.iter().map(|c| &c.summary))
