@@ -61,7 +61,10 @@ impl EncodedMessage {
         let mut parts = Vec::with_capacity(1 + self.body.len());
         parts.push(self.head.as_slice());
         parts.extend(self.body.iter().map(|b| b.as_slice()));
-        OutFrame { kind: self.kind, parts }
+        OutFrame {
+            kind: self.kind,
+            parts,
+        }
     }
     pub fn payload_len(&self) -> usize {
         self.head.len() + self.body.iter().map(|b| b.len()).sum::<usize>()
@@ -126,7 +129,10 @@ impl MessageEncoder {
             }
         };
         let slot = &mut slots[index];
-        let buffers = slot.encoder.encode(chunk.batch()).map_err(|e| e.to_string())?;
+        let buffers = slot
+            .encoder
+            .encode(chunk.batch())
+            .map_err(|e| e.to_string())?;
         let mut out = Vec::with_capacity(2);
         let batch_buffers = if slot.sent {
             buffers
@@ -136,14 +142,22 @@ impl MessageEncoder {
             let mut head = Vec::with_capacity(8);
             head.extend_from_slice(&slot.id.to_le_bytes());
             head.extend_from_slice(&0u32.to_le_bytes());
-            out.push(EncodedMessage { kind: MessageKind::Schema, head, body: schema_part });
+            out.push(EncodedMessage {
+                kind: MessageKind::Schema,
+                head,
+                body: schema_part,
+            });
             rest
         };
         let mut head = Vec::with_capacity(16);
         head.extend_from_slice(&chunk.id().0.to_le_bytes());
         head.extend_from_slice(&slot.id.to_le_bytes());
         head.extend_from_slice(&0u32.to_le_bytes());
-        out.push(EncodedMessage { kind: MessageKind::Chunk, head, body: batch_buffers });
+        out.push(EncodedMessage {
+            kind: MessageKind::Chunk,
+            head,
+            body: batch_buffers,
+        });
         Ok(out)
     }
 }
@@ -215,11 +229,14 @@ impl MessageDecoder {
             }
             Some(MessageKind::Chunk) => {
                 let (chunk_id, schema_id) = chunk_head(&payload)?;
-                let schema = self
-                    .schemas
-                    .get(&schema_id)
-                    .cloned()
-                    .ok_or(DecodeError::UnknownSchema { chunk_id, schema_id })?;
+                let schema =
+                    self.schemas
+                        .get(&schema_id)
+                        .cloned()
+                        .ok_or(DecodeError::UnknownSchema {
+                            chunk_id,
+                            schema_id,
+                        })?;
                 decode_chunk(&payload, schema).map(Decoded::Chunk)
             }
             Some(MessageKind::Footer) => Ok(Decoded::Footer(payload)),
@@ -231,18 +248,28 @@ impl MessageDecoder {
 /// `(schema_id, schema)` of a schema payload.
 pub fn decode_schema(payload: &[u8]) -> Result<(u32, Schema), DecodeError> {
     if payload.len() < 16 {
-        return Err(DecodeError::Short { what: "schema", len: payload.len() });
+        return Err(DecodeError::Short {
+            what: "schema",
+            len: payload.len(),
+        });
     }
     let schema_id = u32::from_le_bytes([payload[0], payload[1], payload[2], payload[3]]);
-    let schema = arrow_ipc::convert::try_schema_from_ipc_buffer(&payload[8..])
-        .map_err(|e| DecodeError::Schema { schema_id, reason: e.to_string() })?;
+    let schema = arrow_ipc::convert::try_schema_from_ipc_buffer(&payload[8..]).map_err(|e| {
+        DecodeError::Schema {
+            schema_id,
+            reason: e.to_string(),
+        }
+    })?;
     Ok((schema_id, schema))
 }
 
 /// `(chunk_id, schema_id)` of a chunk payload.
 pub fn chunk_head(payload: &[u8]) -> Result<(u64, u32), DecodeError> {
     if payload.len() < 24 {
-        return Err(DecodeError::Short { what: "chunk", len: payload.len() });
+        return Err(DecodeError::Short {
+            what: "chunk",
+            len: payload.len(),
+        });
     }
     let mut id = [0u8; 8];
     id.copy_from_slice(&payload[0..8]);
@@ -272,17 +299,44 @@ pub fn decode_chunk(payload: &Buffer, schema: SchemaRef) -> Result<Chunk, Decode
     let body_len = usize::try_from(message.bodyLength())
         .ok()
         .filter(|l| body_start + l <= payload.len())
-        .ok_or_else(|| fail(format!("IPC body length {} out of bounds", message.bodyLength())))?;
+        .ok_or_else(|| {
+            fail(format!(
+                "IPC body length {} out of bounds",
+                message.bodyLength()
+            ))
+        })?;
+    // arrow-ipc slices these without checking (it panics on a bad offset): check them here.
+    for (i, b) in batch.buffers().into_iter().flatten().enumerate() {
+        let fits = u64::try_from(b.offset())
+            .ok()
+            .zip(u64::try_from(b.length()).ok())
+            .and_then(|(offset, len)| offset.checked_add(len))
+            .is_some_and(|end| end <= body_len as u64);
+        if !fits {
+            return Err(fail(format!(
+                "IPC buffer {i} (offset {}, length {}) lies outside the {body_len}-byte body",
+                b.offset(),
+                b.length()
+            )));
+        }
+    }
     let body = payload.slice_with_length(body_start, body_len);
-    let batch: RecordBatch = arrow_ipc::reader::read_record_batch(
-        &body,
-        batch,
-        schema,
-        &HashMap::new(),
-        None,
-        &message.version(),
-    )
-    .map_err(|e| fail(e.to_string()))?;
+    // arrow-ipc still panics on some malformed buffers (e.g. an offsets buffer whose length
+    // is not a multiple of 4, in validation): payloads come from sockets, so contain it.
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        arrow_ipc::reader::read_record_batch(
+            &body,
+            batch,
+            schema,
+            &HashMap::new(),
+            None,
+            &message.version(),
+        )
+    }));
+    let batch: RecordBatch = match read {
+        Ok(batch) => batch.map_err(|e| fail(e.to_string()))?,
+        Err(_) => return Err(fail("malformed Arrow IPC buffers".into())),
+    };
     Chunk::from_record_batch(ChunkId(chunk_id), batch).map_err(|e| fail(e.to_string()))
 }
 
@@ -338,7 +392,10 @@ mod tests {
         let mut enc = MessageEncoder::new();
         let msgs = enc.encode_chunk(&sample_chunk(1, 2)).unwrap();
         let mut dec = MessageDecoder::new();
-        let err = dec.decode(MessageKind::Chunk as u8, payload(&msgs[1])).err().unwrap();
+        let err = dec
+            .decode(MessageKind::Chunk as u8, payload(&msgs[1]))
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("schema 0"), "{err}");
     }
 }

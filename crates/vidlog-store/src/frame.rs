@@ -67,7 +67,11 @@ pub enum FrameError {
 
 impl FrameHeader {
     pub fn new(kind: MessageKind, payload_len: u32, crc: u32) -> Self {
-        FrameHeader { kind: kind as u8, payload_len, crc }
+        FrameHeader {
+            kind: kind as u8,
+            payload_len,
+            crc,
+        }
     }
 
     pub fn to_bytes(self) -> [u8; FRAME_HEADER_LEN] {
@@ -92,7 +96,11 @@ impl FrameHeader {
             return Err(FrameError::TooLong { len: payload_len });
         }
         let crc = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
-        Ok(FrameHeader { kind: b[8], payload_len, crc })
+        Ok(FrameHeader {
+            kind: b[8],
+            payload_len,
+            crc,
+        })
     }
 
     /// Whole frame length, header included.
@@ -124,8 +132,14 @@ impl OutFrame<'_> {
         let len32 = u32::try_from(len)
             .ok()
             .filter(|l| *l <= MAX_PAYLOAD_LEN)
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, format!("message of {len} bytes is too long")))?;
-        let header = FrameHeader::new(self.kind, len32, checksum(self.parts.iter().copied())).to_bytes();
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("message of {len} bytes is too long"),
+                )
+            })?;
+        let header =
+            FrameHeader::new(self.kind, len32, checksum(self.parts.iter().copied())).to_bytes();
         let mut slices: Vec<&[u8]> = Vec::with_capacity(self.parts.len() + 1);
         slices.push(&header);
         slices.extend(self.parts.iter().copied().filter(|p| !p.is_empty()));
@@ -178,10 +192,16 @@ mod tests {
         assert_eq!(FrameHeader::parse(&h.to_bytes()).unwrap(), h);
         let mut bad = h.to_bytes();
         bad[0] = b'X';
-        assert!(matches!(FrameHeader::parse(&bad), Err(FrameError::BadMagic { .. })));
+        assert!(matches!(
+            FrameHeader::parse(&bad),
+            Err(FrameError::BadMagic { .. })
+        ));
         let mut long = h.to_bytes();
         long[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(matches!(FrameHeader::parse(&long), Err(FrameError::TooLong { .. })));
+        assert!(matches!(
+            FrameHeader::parse(&long),
+            Err(FrameError::TooLong { .. })
+        ));
     }
 
     /// A writer that accepts at most 3 bytes per call, to exercise partial writes.
@@ -193,7 +213,11 @@ mod tests {
             Ok(n)
         }
         fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-            let first = bufs.iter().find(|b| !b.is_empty()).map(|b| &b[..]).unwrap_or(&[]);
+            let first = bufs
+                .iter()
+                .find(|b| !b.is_empty())
+                .map(|b| &b[..])
+                .unwrap_or(&[]);
             self.write(first)
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -206,7 +230,10 @@ mod tests {
         let mut w = Trickle(Vec::new());
         write_all_vectored(&mut w, &[b"hello", b"", b" wor", b"ld"]).unwrap();
         assert_eq!(w.0, b"hello world");
-        let frame = OutFrame { kind: MessageKind::Schema, parts: vec![b"ab", b"cd"] };
+        let frame = OutFrame {
+            kind: MessageKind::Schema,
+            parts: vec![b"ab", b"cd"],
+        };
         let mut w = Trickle(Vec::new());
         assert_eq!(frame.write_to(&mut w).unwrap(), 20);
         let header = FrameHeader::parse(w.0[..16].try_into().unwrap()).unwrap();

@@ -2,8 +2,8 @@
 //! file format (see docs/FORMAT.md), and the chunk store with its indexes and queries.
 
 pub mod codec;
-pub mod frame;
 pub mod file;
+pub mod frame;
 pub mod summary;
 mod wire;
 

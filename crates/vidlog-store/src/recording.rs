@@ -20,7 +20,8 @@ pub struct Recording {
 
 impl ChunkSource for RecordingFile {
     fn load(&self, location: ChunkLocation) -> Result<Chunk, StoreError> {
-        self.load_chunk(location).map_err(|e| StoreError::Load(e.to_string()))
+        self.load_chunk(location)
+            .map_err(|e| StoreError::Load(e.to_string()))
     }
 }
 
@@ -34,12 +35,14 @@ impl Recording {
         for summary in summaries {
             // Static codecs are tiny: load them so video entities know their codec.
             if summary.is_static() && summary.has_component(VideoStream::CODEC) {
-                if let Some(location) = summary.location {
-                    let chunk = file.load_chunk(location)?;
-                    if let Some(c) = chunk.u32s(VideoStream::CODEC) {
-                        if let Some(codec) = VideoCodec::from_fourcc(c.value(c.len() - 1)) {
-                            store.set_codec(&summary.entity, codec);
-                        }
+                // A damaged codec chunk must not stop the file from opening: its samples'
+                // keyframes were settled when written; the chunk fails again when queried.
+                let chunk = summary.location.and_then(|l| file.load_chunk(l).ok());
+                if let Some(chunk) = chunk.filter(|c| c.row_ids() == summary.row_ids.as_slice()) {
+                    if let Some(c) = chunk.u32s(VideoStream::CODEC)
+                        && let Some(codec) = VideoCodec::from_fourcc(c.value(c.len() - 1))
+                    {
+                        store.set_codec(&summary.entity, codec);
                     }
                     store.insert_summary(summary, Some(Arc::new(chunk)));
                     continue;
@@ -47,7 +50,11 @@ impl Recording {
             }
             store.insert_summary(summary, None);
         }
-        Ok(Recording { info: file.info.clone(), store, file })
+        Ok(Recording {
+            info: file.info.clone(),
+            store,
+            file,
+        })
     }
 
     /// Set when the file had no usable footer and was scanned.

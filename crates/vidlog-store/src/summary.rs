@@ -99,7 +99,8 @@ impl ChunkSummary {
                             }
                             if let Some(sets) = &probe.parameter_sets {
                                 flags |= FLAG_PARAMETER_SETS;
-                                rows.parameter_sets.push((row as u32, parameter_set_hash(sets)));
+                                rows.parameter_sets
+                                    .push((row as u32, parameter_set_hash(sets)));
                             }
                         }
                         Err(e) => {
@@ -192,7 +193,11 @@ impl ChunkSummary {
         let entity = EntityPath::parse(r.str("entity path")?)
             .map_err(|e| SummaryError::Invalid(e.to_string()))?;
         let n = r.count("row count")?;
-        let row_ids = r.deltas(n, "row ids")?.into_iter().map(|v| v as u64).collect();
+        let row_ids = r
+            .deltas(n, "row ids")?
+            .into_iter()
+            .map(|v| v as u64)
+            .collect();
         let num_timelines = r.count("timeline count")?;
         let mut timelines = Vec::with_capacity(num_timelines);
         for _ in 0..num_timelines {
@@ -218,15 +223,27 @@ impl ChunkSummary {
                     v.flags.push(r.u8("sample flags")?);
                 }
                 for _ in 0..r.count("problem count")? {
-                    v.problems.push((r.varint("problem row")? as u32, r.str("problem")?.to_owned()));
+                    v.problems.push((
+                        r.varint("problem row")? as u32,
+                        r.str("problem")?.to_owned(),
+                    ));
                 }
                 for _ in 0..r.count("parameter set count")? {
-                    v.parameter_sets.push((r.varint("parameter set row")? as u32, r.u32("hash")?));
+                    v.parameter_sets
+                        .push((r.varint("parameter set row")? as u32, r.u32("hash")?));
                 }
                 Some(v)
             }
         };
-        Ok(ChunkSummary { id, entity, row_ids, timelines, components, video, location })
+        Ok(ChunkSummary {
+            id,
+            entity,
+            row_ids,
+            timelines,
+            components,
+            video,
+            location,
+        })
     }
 }
 
@@ -236,7 +253,9 @@ fn parameter_set_hash(sets: &SampleParameterSets) -> u32 {
         SampleParameterSets::H265 { vps, sps, .. } => {
             vps.iter().chain(sps.iter()).map(Vec::as_slice).collect()
         }
-        SampleParameterSets::Av1 { sequence_header_obu } => vec![sequence_header_obu.as_slice()],
+        SampleParameterSets::Av1 {
+            sequence_header_obu,
+        } => vec![sequence_header_obu.as_slice()],
     };
     crate::frame::checksum(parts)
 }

@@ -61,7 +61,10 @@ impl<'a> WireReader<'a> {
     }
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         if self.remaining() < n {
-            return Err(WireError { what, offset: self.pos });
+            return Err(WireError {
+                what,
+                offset: self.pos,
+            });
         }
         let s = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -88,7 +91,10 @@ impl<'a> WireReader<'a> {
                 return Ok(v);
             }
         }
-        Err(WireError { what, offset: self.pos })
+        Err(WireError {
+            what,
+            offset: self.pos,
+        })
     }
     /// A varint used as a count of items that each take at least one byte: bounded by
     /// the bytes left, so a corrupt count cannot make us allocate wildly.
@@ -97,7 +103,10 @@ impl<'a> WireReader<'a> {
         usize::try_from(n)
             .ok()
             .filter(|n| *n <= self.remaining())
-            .ok_or(WireError { what, offset: self.pos })
+            .ok_or(WireError {
+                what,
+                offset: self.pos,
+            })
     }
     pub fn zigzag(&mut self, what: &'static str) -> Result<i64, WireError> {
         let v = self.varint(what)?;

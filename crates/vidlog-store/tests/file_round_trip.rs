@@ -28,12 +28,22 @@ fn file_round_trip_keeps_samples_times_and_keyframes() {
     assert_eq!(rec.info, Some(info()));
     assert_eq!(rec.store.num_rows(), 91);
     assert_eq!(rec.store.codec(&e), Some(VideoCodec::H264));
-    assert_eq!(rec.store.diagnostics(), &[], "a clean stream has no diagnostics");
-    let timelines: Vec<(String, TimeKind)> =
-        rec.store.timelines().map(|(n, k)| (n.as_str().to_owned(), k)).collect();
+    assert_eq!(
+        rec.store.diagnostics(),
+        &[],
+        "a clean stream has no diagnostics"
+    );
+    let timelines: Vec<(String, TimeKind)> = rec
+        .store
+        .timelines()
+        .map(|(n, k)| (n.as_str().to_owned(), k))
+        .collect();
     assert_eq!(
         timelines,
-        vec![("frame".to_owned(), TimeKind::Sequence), ("time".to_owned(), TimeKind::Duration)]
+        vec![
+            ("frame".to_owned(), TimeKind::Sequence),
+            ("time".to_owned(), TimeKind::Duration)
+        ]
     );
 
     let video = rec.store.video(&e).expect("video index");
@@ -96,9 +106,19 @@ fn footer_open_does_not_read_chunks() {
     assert_eq!(video.len(), 90);
     let plan = video.plan("time", 45 * FRAME_NS).unwrap();
     assert_eq!((plan.keyframe, plan.target), (30, 45));
-    let hit = rec.store.latest_at(&e, "time", 45 * FRAME_NS, VideoStream::SAMPLE).unwrap().unwrap();
+    let hit = rec
+        .store
+        .latest_at(&e, "time", 45 * FRAME_NS, VideoStream::SAMPLE)
+        .unwrap()
+        .unwrap();
     assert_eq!(hit.row_id, 145);
-    assert_eq!(rec.store.range(&e, "frame", 0, 89, VideoStream::SAMPLE).unwrap().len(), 90);
+    assert_eq!(
+        rec.store
+            .range(&e, "frame", 0, 89, VideoStream::SAMPLE)
+            .unwrap()
+            .len(),
+        90
+    );
     assert_eq!(rec.store.loaded_chunks(), 1);
     // A sample query loads exactly its chunk.
     let s = rec.store.video_sample(&e, 45).unwrap();

@@ -24,11 +24,17 @@ fn payload(m: &EncodedMessage) -> Vec<u8> {
 fn valid_messages() -> Vec<(u8, Vec<u8>)> {
     let e = entity("camera/front");
     let mut rng = XorShift::new(1);
-    let video: Vec<_> = (0..4).map(|i| video_row(10 + i, i as i64 * 100, i as i64, &rng.bytes(30))).collect();
+    let video: Vec<_> = (0..4)
+        .map(|i| video_row(10 + i, i as i64 * 100, i as i64, &rng.bytes(30)))
+        .collect();
     let chunks: Vec<Chunk> = vec![
         codec_chunk(1, &e, 1, VideoCodec::H264),
         chunk(2, &e, &video),
-        chunk(3, &entity("points"), &[scalar_row(20, "frame", Some(3), &[("Scalar:value", 7)])]),
+        chunk(
+            3,
+            &entity("points"),
+            &[scalar_row(20, "frame", Some(3), &[("Scalar:value", 7)])],
+        ),
     ];
     let mut encoder = MessageEncoder::new();
     let info = vidlog_store::codec::encode_recording_info(&info());
@@ -46,7 +52,10 @@ fn primed(messages: &[(u8, Vec<u8>)]) -> MessageDecoder {
     let mut d = MessageDecoder::new();
     for (kind, p) in messages {
         if *kind == 2 {
-            assert!(matches!(d.decode(*kind, Buffer::from_vec(p.clone())), Ok(Decoded::Schema { .. })));
+            assert!(matches!(
+                d.decode(*kind, Buffer::from_vec(p.clone())),
+                Ok(Decoded::Schema { .. })
+            ));
         }
     }
     d
@@ -91,8 +100,15 @@ fn random_payloads_never_panic() {
 #[test]
 fn mutated_messages_never_panic() {
     let messages = valid_messages();
-    let mut rng = XorShift::new(0xfeed);
-    for round in 0..20_000 {
+    // VIDLOG_FUZZ_SEED / VIDLOG_FUZZ_ROUNDS run it longer by hand.
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let mut rng = XorShift::new(env("VIDLOG_FUZZ_SEED", 3));
+    for round in 0..env("VIDLOG_FUZZ_ROUNDS", 20_000) {
         let mut decoder = primed(&messages);
         let (kind, original) = &messages[1 + rng.below(messages.len() as u64 - 1) as usize];
         let mut p = original.clone();
@@ -137,7 +153,9 @@ fn mutated_messages_never_panic() {
             }
         }));
         if result.is_err() {
-            panic!("round {round}: decoding a mutated kind-{kind} message panicked; payload {p:02x?}");
+            panic!(
+                "round {round}: decoding a mutated kind-{kind} message panicked; payload {p:02x?}"
+            );
         }
     }
 }

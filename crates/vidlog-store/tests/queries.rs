@@ -5,10 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
-use vidlog_types::arrow_array::{Array, BinaryArray, BooleanArray, Int64Array, UInt32Array, UInt64Array};
 use common::*;
 use vidlog_store::{ChunkStore, Recording};
 use vidlog_testdata::Fixture;
+use vidlog_types::arrow_array::{
+    Array, BinaryArray, BooleanArray, Int64Array, UInt32Array, UInt64Array,
+};
 use vidlog_types::{Chunk, EntityPath, VideoCodec, VideoStream};
 use vidlog_video::bitstream::h264::presentation_order;
 
@@ -61,7 +63,11 @@ fn random_chunks(rng: &mut XorShift, e: &EntityPath) -> (Vec<Chunk>, Vec<Row>) {
             let t = base + rng.range(-20, 40);
             let cells: Vec<(&str, i64)> = components.iter().map(|c| (*c, row_id as i64)).collect();
             pending.push(scalar_row(row_id, "frame", Some(t), &cells));
-            rows.push(Row { row_id, time: t, components: components.clone() });
+            rows.push(Row {
+                row_id,
+                time: t,
+                components: components.clone(),
+            });
         }
         chunks.push(chunk(k, e, &pending));
     }
@@ -72,8 +78,15 @@ fn random_chunks(rng: &mut XorShift, e: &EntityPath) -> (Vec<Chunk>, Vec<Row>) {
 fn check_against_reference(store: &ChunkStore, e: &EntityPath, rows: &[Row], rng: &mut XorShift) {
     for t in -30..460 {
         for component in [VALUE, OTHER] {
-            let got = store.latest_at(e, "frame", t, component).unwrap().map(|r| (r.row_id, r.time.unwrap()));
-            assert_eq!(got, latest_at_reference(rows, t, component), "latest_at({t}, {component})");
+            let got = store
+                .latest_at(e, "frame", t, component)
+                .unwrap()
+                .map(|r| (r.row_id, r.time.unwrap()));
+            assert_eq!(
+                got,
+                latest_at_reference(rows, t, component),
+                "latest_at({t}, {component})"
+            );
         }
     }
     for _ in 0..300 {
@@ -86,7 +99,11 @@ fn check_against_reference(store: &ChunkStore, e: &EntityPath, rows: &[Row], rng
                 .into_iter()
                 .map(|r| (r.row_id, r.time.unwrap()))
                 .collect();
-            assert_eq!(got, range_reference(rows, from, to, component), "range({from}, {to}, {component})");
+            assert_eq!(
+                got,
+                range_reference(rows, from, to, component),
+                "range({from}, {to}, {component})"
+            );
         }
     }
     // The row a query names holds that row's value.
@@ -101,7 +118,12 @@ fn latest_at_and_range_match_brute_force() {
     let e = entity("points");
     let mut rng = XorShift::new(0x5eed);
     let (chunks, rows) = random_chunks(&mut rng, &e);
-    assert!(chunks.iter().any(|c| !c.timeline("frame").unwrap().is_sorted), "want unsorted chunks");
+    assert!(
+        chunks
+            .iter()
+            .any(|c| !c.timeline("frame").unwrap().is_sorted),
+        "want unsorted chunks"
+    );
 
     let mut store = ChunkStore::new();
     for c in &chunks {
@@ -121,37 +143,81 @@ fn latest_at_and_range_match_brute_force() {
 fn latest_at_ties_and_static_rows() {
     let e = entity("points");
     let mut store = ChunkStore::new();
-    let q = |store: &ChunkStore, t| store.latest_at(&e, "frame", t, VALUE).unwrap().map(|r| (r.row_id, r.time));
-    store.insert(Arc::new(chunk(1, &e, &[
-        scalar_row(10, "frame", Some(5), &[(VALUE, 1)]),
-        scalar_row(11, "frame", Some(5), &[(VALUE, 2)]),
-        scalar_row(12, "frame", Some(3), &[(VALUE, 3)]),
-    ])));
+    let q = |store: &ChunkStore, t| {
+        store
+            .latest_at(&e, "frame", t, VALUE)
+            .unwrap()
+            .map(|r| (r.row_id, r.time))
+    };
+    store.insert(Arc::new(chunk(
+        1,
+        &e,
+        &[
+            scalar_row(10, "frame", Some(5), &[(VALUE, 1)]),
+            scalar_row(11, "frame", Some(5), &[(VALUE, 2)]),
+            scalar_row(12, "frame", Some(3), &[(VALUE, 3)]),
+        ],
+    )));
     assert_eq!(q(&store, 4), Some((12, Some(3))));
-    assert_eq!(q(&store, 5), Some((11, Some(5))), "same time: the later row wins");
+    assert_eq!(
+        q(&store, 5),
+        Some((11, Some(5))),
+        "same time: the later row wins"
+    );
     assert_eq!(q(&store, 2), None);
     // A later chunk with the same time wins; an earlier-logged one arriving late does not.
-    store.insert(Arc::new(chunk(2, &e, &[scalar_row(20, "frame", Some(5), &[(VALUE, 4)])])));
-    store.insert(Arc::new(chunk(3, &e, &[scalar_row(9, "frame", Some(5), &[(VALUE, 5)])])));
+    store.insert(Arc::new(chunk(
+        2,
+        &e,
+        &[scalar_row(20, "frame", Some(5), &[(VALUE, 4)])],
+    )));
+    store.insert(Arc::new(chunk(
+        3,
+        &e,
+        &[scalar_row(9, "frame", Some(5), &[(VALUE, 5)])],
+    )));
     assert_eq!(q(&store, 5), Some((20, Some(5))));
     assert_eq!(q(&store, 1000), Some((20, Some(5))));
     // Out-of-order arrival of an earlier time.
-    store.insert(Arc::new(chunk(4, &e, &[scalar_row(30, "frame", Some(1), &[(VALUE, 6)])])));
+    store.insert(Arc::new(chunk(
+        4,
+        &e,
+        &[scalar_row(30, "frame", Some(1), &[(VALUE, 6)])],
+    )));
     assert_eq!(q(&store, 2), Some((30, Some(1))));
     // Static rows win at every time; the last static row wins among them.
-    store.insert(Arc::new(chunk(5, &e, &[scalar_row(40, "frame", None, &[(VALUE, 7)])])));
-    store.insert(Arc::new(chunk(6, &e, &[scalar_row(41, "frame", None, &[(VALUE, 8)])])));
-    store.insert(Arc::new(chunk(7, &e, &[scalar_row(39, "frame", None, &[(VALUE, 9)])])));
+    store.insert(Arc::new(chunk(
+        5,
+        &e,
+        &[scalar_row(40, "frame", None, &[(VALUE, 7)])],
+    )));
+    store.insert(Arc::new(chunk(
+        6,
+        &e,
+        &[scalar_row(41, "frame", None, &[(VALUE, 8)])],
+    )));
+    store.insert(Arc::new(chunk(
+        7,
+        &e,
+        &[scalar_row(39, "frame", None, &[(VALUE, 9)])],
+    )));
     for t in [-100, 0, 5, 1000] {
         assert_eq!(q(&store, t), Some((41, None)), "t = {t}");
     }
     let hit = store.latest_at(&e, "frame", 0, VALUE).unwrap().unwrap();
     let cell = store.cell(&e, hit, VALUE).unwrap().unwrap();
-    assert_eq!(cell.as_any().downcast_ref::<Int64Array>().unwrap().value(0), 8);
+    assert_eq!(
+        cell.as_any().downcast_ref::<Int64Array>().unwrap().value(0),
+        8
+    );
     // Unknown timelines and components answer nothing; unknown entities are errors.
     assert_eq!(store.latest_at(&e, "nope", 5, OTHER).unwrap(), None);
     assert_eq!(store.range(&e, "frame", 0, 10, OTHER).unwrap(), vec![]);
-    assert!(store.latest_at(&entity("nobody"), "frame", 5, VALUE).is_err());
+    assert!(
+        store
+            .latest_at(&entity("nobody"), "frame", 5, VALUE)
+            .is_err()
+    );
     assert_eq!(store.time_range(Some(&e), "frame"), Some((1, 5)));
 }
 
@@ -174,12 +240,18 @@ fn dataframe_of_b_frame_video_is_in_time_order() {
     for store in [&memory, &rec.store] {
         let (from, to) = (10 * FRAME_NS, 70 * FRAME_NS - 1);
         let df = store.dataframe(&e, "time", from, to).unwrap();
-        let mut want: Vec<(i64, usize)> =
-            (0..aus.len()).filter(|&i| from <= pts[i] && pts[i] <= to).map(|i| (pts[i], i)).collect();
+        let mut want: Vec<(i64, usize)> = (0..aus.len())
+            .filter(|&i| from <= pts[i] && pts[i] <= to)
+            .map(|i| (pts[i], i))
+            .collect();
         want.sort();
         assert_eq!(df.num_rows(), want.len());
         assert_eq!(df.num_rows(), 60);
-        let col = |name: &str| df.column_by_name(name).unwrap_or_else(|| panic!("no column {name}")).clone();
+        let col = |name: &str| {
+            df.column_by_name(name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+                .clone()
+        };
         let row_ids = col("row_id");
         let row_ids = row_ids.as_any().downcast_ref::<UInt64Array>().unwrap();
         let times = col("time");
@@ -199,7 +271,11 @@ fn dataframe_of_b_frame_video_is_in_time_order() {
             assert_eq!(samples.value(k), aus[i].data.as_slice());
             assert_eq!(sizes.value(k) as usize, aus[i].data.len());
             assert!(keyframes.is_valid(k));
-            assert_eq!(keyframes.value(k), aus[i].is_keyframe, "keyframe flag of sample {i}");
+            assert_eq!(
+                keyframes.value(k),
+                aus[i].is_keyframe,
+                "keyframe flag of sample {i}"
+            );
         }
         // An empty range is an empty frame, not an error.
         assert_eq!(store.dataframe(&e, "time", -10, -1).unwrap().num_rows(), 0);

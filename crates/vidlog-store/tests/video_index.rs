@@ -21,26 +21,40 @@ fn check_index(video: &VideoIndex, aus: &[AccessUnit], pts: &[i64], b_frames: bo
     assert_eq!(video.len(), aus.len());
     assert_eq!(video.pts("time").unwrap(), pts);
     assert_eq!(video.has_b_frames("time"), b_frames);
-    assert!(!video.has_b_frames("frame"), "frame numbers follow decode order");
+    assert!(
+        !video.has_b_frames("frame"),
+        "frame numbers follow decode order"
+    );
     let idr: Vec<usize> = (0..aus.len()).filter(|&i| aus[i].is_keyframe).collect();
     assert_eq!(video.keyframes(), idr.as_slice());
     let mut gops: Vec<usize> = idr.windows(2).map(|w| w[1] - w[0]).collect();
     gops.push(aus.len() - idr.last().unwrap());
     assert_eq!(video.gop_lengths(), gops);
-    assert_eq!(video.gop_lengths(), vec![30, 30, 30], "the fixture is made with -g 30");
-    for i in 0..aus.len() {
+    assert_eq!(
+        video.gop_lengths(),
+        vec![30, 30, 30],
+        "the fixture is made with -g 30"
+    );
+    for (i, &pts_i) in pts.iter().enumerate() {
         let keyframe = *idr.iter().rev().find(|&&k| k <= i).unwrap();
-        for t in [pts[i], pts[i] + FRAME_NS / 2] {
-            let plan = video.plan("time", t).unwrap_or_else(|| panic!("no plan at {t}"));
+        for t in [pts_i, pts_i + FRAME_NS / 2] {
+            let plan = video
+                .plan("time", t)
+                .unwrap_or_else(|| panic!("no plan at {t}"));
             assert_eq!(plan.target, i, "target at t = {t}");
             assert_eq!(plan.keyframe, keyframe, "keyframe for sample {i}");
-            assert_eq!(plan.pts, pts[i]);
+            assert_eq!(plan.pts, pts_i);
         }
         let plan = video.plan("frame", i as i64).unwrap();
         assert_eq!((plan.target, plan.keyframe), (i, keyframe));
     }
     assert_eq!(video.plan("time", -1), None);
-    let presented: Vec<usize> = video.presentation_order("time").unwrap().iter().map(|(_, i)| *i).collect();
+    let presented: Vec<usize> = video
+        .presentation_order("time")
+        .unwrap()
+        .iter()
+        .map(|(_, i)| *i)
+        .collect();
     let mut want: Vec<usize> = (0..aus.len()).collect();
     want.sort_by_key(|&i| pts[i]);
     assert_eq!(presented, want);
@@ -57,7 +71,10 @@ fn b_frame_stream_plans_every_frame() {
     let e = entity("camera/front");
     let aus = access_units(Fixture::X264HighBf2);
     let pts = b_frame_pts(&aus);
-    assert!(pts.windows(2).any(|w| w[0] > w[1]), "the fixture has B-frames");
+    assert!(
+        pts.windows(2).any(|w| w[0] > w[1]),
+        "the fixture has B-frames"
+    );
     let chunks = chunks_of(&e, &aus, &pts, &[5, 11, 2, 20]);
 
     let mut memory = ChunkStore::new();
@@ -80,7 +97,11 @@ fn chunks_arriving_out_of_order_index_the_same() {
     let e = entity("camera/front");
     for (fixture, b_frames) in [(Fixture::X264HighBf0, false), (Fixture::X264HighBf2, true)] {
         let aus = access_units(fixture);
-        let pts = if b_frames { b_frame_pts(&aus) } else { (0..aus.len() as i64).map(|i| i * FRAME_NS).collect() };
+        let pts = if b_frames {
+            b_frame_pts(&aus)
+        } else {
+            (0..aus.len() as i64).map(|i| i * FRAME_NS).collect()
+        };
         let mut chunks = chunks_of(&e, &aus, &pts, &[4, 9, 1, 17]);
         // The codec first, then video chunks in a scrambled order.
         let mut rng = XorShift::new(11);
@@ -114,9 +135,16 @@ fn diagnostics_name_entity_and_sample_and_keep_the_data() {
     let d = store.diagnostics();
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!((&d[0].entity, d[0].sample), (&e, Some(0)));
-    assert!(d[0].message.contains("does not start with a keyframe"), "{}", d[0]);
+    assert!(
+        d[0].message.contains("does not start with a keyframe"),
+        "{}",
+        d[0]
+    );
     let text = d[0].to_string();
-    assert!(text.contains("cam/late_start") && text.contains("sample 0"), "{text}");
+    assert!(
+        text.contains("cam/late_start") && text.contains("sample 0"),
+        "{text}"
+    );
     assert_eq!(store.video(&e).unwrap().len(), 85);
     assert_eq!(store.video(&e).unwrap().diagnostics(), d);
 
@@ -125,7 +153,11 @@ fn diagnostics_name_entity_and_sample_and_keep_the_data() {
     let mut samples: Vec<Vec<u8>> = aus[..12].iter().map(|a| a.data.clone()).collect();
     samples[7] = XorShift::new(5).bytes(300);
     samples[7][0] = 0x42; // not a start code
-    let rows: Vec<_> = samples.iter().enumerate().map(|(i, s)| video_row(100 + i as u64, pts[i], i as i64, s)).collect();
+    let rows: Vec<_> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| video_row(100 + i as u64, pts[i], i as i64, s))
+        .collect();
     let mut store = ChunkStore::new();
     store.insert(Arc::new(codec_chunk(1, &e, 1, VideoCodec::H264)));
     store.insert(Arc::new(chunk(2, &e, &rows[..5])));
@@ -133,8 +165,15 @@ fn diagnostics_name_entity_and_sample_and_keep_the_data() {
     let d = store.diagnostics();
     assert_eq!(d.len(), 1, "{d:?}");
     assert_eq!((&d[0].entity, d[0].sample), (&e, Some(7)));
-    assert!(d[0].to_string().contains("cam/garbage sample 7"), "{}", d[0]);
-    assert_eq!(store.video_sample(&e, 7).unwrap().as_slice(), samples[7].as_slice());
+    assert!(
+        d[0].to_string().contains("cam/garbage sample 7"),
+        "{}",
+        d[0]
+    );
+    assert_eq!(
+        store.video_sample(&e, 7).unwrap().as_slice(),
+        samples[7].as_slice()
+    );
     assert!(!store.video_sample(&e, 7).unwrap().is_keyframe);
     assert_eq!(store.video(&e).unwrap().len(), 12);
 
@@ -149,7 +188,10 @@ fn diagnostics_name_entity_and_sample_and_keep_the_data() {
     assert_eq!((&d[0].entity, d[0].sample), (&e, Some(0)));
     assert!(d[0].message.contains("no codec"), "{}", d[0]);
     assert_eq!(store.video(&e).unwrap().len(), 20);
-    assert_eq!(store.video_sample(&e, 19).unwrap().as_slice(), aus[19].data.as_slice());
+    assert_eq!(
+        store.video_sample(&e, 19).unwrap().as_slice(),
+        aus[19].data.as_slice()
+    );
 
     // The same diagnostics come back from a recording file.
     let dir = tempfile::tempdir().unwrap();
@@ -177,8 +219,9 @@ fn timelines_that_start_later_do_not_break_the_index() {
         })
         .collect();
     store.insert(Arc::new(chunk(2, &e, &only_time)));
-    let both: Vec<_> =
-        (10..40).map(|i| video_row(100 + i as u64, i as i64 * FRAME_NS, i as i64, &aus[i].data)).collect();
+    let both: Vec<_> = (10..40)
+        .map(|i| video_row(100 + i as u64, i as i64 * FRAME_NS, i as i64, &aus[i].data))
+        .collect();
     store.insert(Arc::new(chunk(3, &e, &both)));
     let video = store.video(&e).unwrap();
     assert_eq!(video.len(), 40);

@@ -1,1 +1,45 @@
-fn main() {}
+//! The `vidlog` command: `demo`, `import`, `info`.
+
+mod cmd;
+mod synth;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "vidlog",
+    version,
+    about = "Log, view and export encoded camera video (H.264, H.265, AV1)",
+    after_help = "Examples:\n  vidlog demo                        record 4 s of a synthetic camera to demo.vlog\n  vidlog import clip.h264 --entity camera/front --fps 30 -o run.vlog\n  vidlog info run.vlog --json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    Demo(cmd::demo::DemoArgs),
+    Import(cmd::import::ImportArgs),
+    Info(cmd::info::InfoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Import(args) => cmd::import::run(args),
+        Command::Info(args) => cmd::info::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes.
+            let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("vidlog: error: {}", causes.join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -12,7 +12,10 @@ use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
 use vidlog_types::{Chunk, EntityPath, VideoCodec, VideoStream};
 
-use super::{FILE_HEADER_LEN, FILE_MAGIC, FOOTER_VERSION, FORMAT_MAJOR, FORMAT_MINOR, TRAILER_LEN, TRAILER_MAGIC};
+use super::{
+    FILE_HEADER_LEN, FILE_MAGIC, FOOTER_VERSION, FORMAT_MAJOR, FORMAT_MINOR, TRAILER_LEN,
+    TRAILER_MAGIC,
+};
 use crate::codec::{Decoded, MessageDecoder, RecordingInfo, decode_chunk, decode_schema};
 use crate::frame::{FRAME_HEADER_LEN, FRAME_MAGIC, FrameHeader, MessageKind, checksum};
 use crate::summary::{ChunkLocation, ChunkSummary};
@@ -21,16 +24,27 @@ use crate::wire::WireReader;
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a vidlog recording (it starts with {found:02x?})")]
     NotARecording { path: PathBuf, found: Vec<u8> },
     #[error(
         "{path} is format version {file_major}.{file_minor}, newer than this vidlog reads \
          ({FORMAT_MAJOR}.{FORMAT_MINOR}); upgrade vidlog to open it"
     )]
-    NewerVersion { path: PathBuf, file_major: u16, file_minor: u16 },
+    NewerVersion {
+        path: PathBuf,
+        file_major: u16,
+        file_minor: u16,
+    },
     #[error("{path}: chunk at byte {offset}: {reason}")]
-    BadChunk { path: PathBuf, offset: u64, reason: String },
+    BadChunk {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
 }
 
 /// Bytes that could not be read as messages.
@@ -56,12 +70,20 @@ pub struct RecoveryReport {
 
 impl std::fmt::Display for RecoveryReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "recovered {} messages by scanning ({})", self.messages, self.footer_problem)?;
+        write!(
+            f,
+            "recovered {} messages by scanning ({})",
+            self.messages, self.footer_problem
+        )?;
         if self.torn_tail_bytes > 0 {
             write!(f, "; dropped a torn tail of {} bytes", self.torn_tail_bytes)?;
         }
         for c in &self.corrupt {
-            write!(f, "; skipped {} corrupt bytes at offset {} ({})", c.len, c.offset, c.reason)?;
+            write!(
+                f,
+                "; skipped {} corrupt bytes at offset {} ({})",
+                c.len, c.offset, c.reason
+            )?;
         }
         Ok(())
     }
@@ -83,18 +105,28 @@ pub struct RecordingFile {
 impl RecordingFile {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, OpenError> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| OpenError::Io { path: path.clone(), source };
+        let io = |source| OpenError::Io {
+            path: path.clone(),
+            source,
+        };
         let file = File::open(&path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
         let mut header = [0u8; 16];
         let got = read_up_to(&file, 0, &mut header).map_err(io)?;
         if got < 16 || header[0..8] != FILE_MAGIC {
-            return Err(OpenError::NotARecording { path, found: header[..got.min(8)].to_vec() });
+            return Err(OpenError::NotARecording {
+                path,
+                found: header[..got.min(8)].to_vec(),
+            });
         }
         let major = u16::from_le_bytes([header[8], header[9]]);
         let minor = u16::from_le_bytes([header[10], header[11]]);
         if major > FORMAT_MAJOR {
-            return Err(OpenError::NewerVersion { path, file_major: major, file_minor: minor });
+            return Err(OpenError::NewerVersion {
+                path,
+                file_major: major,
+                file_minor: minor,
+            });
         }
         let mut rec = RecordingFile {
             path,
@@ -111,9 +143,10 @@ impl RecordingFile {
             Err(problem) => {
                 rec.schemas.clear();
                 rec.summaries.clear();
-                let report = rec
-                    .scan(problem)
-                    .map_err(|source| OpenError::Io { path: rec.path.clone(), source })?;
+                let report = rec.scan(problem).map_err(|source| OpenError::Io {
+                    path: rec.path.clone(),
+                    source,
+                })?;
                 rec.recovery = Some(report);
             }
         }
@@ -155,7 +188,10 @@ impl RecordingFile {
             .map_err(|e| e.to_string())?;
         let crc = checksum([payload.as_slice()]);
         if crc != header.crc {
-            return Err(format!("checksum mismatch (stored {:#010x}, computed {crc:#010x})", header.crc));
+            return Err(format!(
+                "checksum mismatch (stored {:#010x}, computed {crc:#010x})",
+                header.crc
+            ));
         }
         Ok((header, Buffer::from_vec(payload)))
     }
@@ -174,8 +210,12 @@ impl RecordingFile {
         let mut at = [0u8; 8];
         at.copy_from_slice(&trailer[0..8]);
         let footer_at = u64::from_le_bytes(at);
-        let (header, payload) = self.read_frame(footer_at).map_err(|e| format!("footer: {e}"))?;
-        if header.kind != MessageKind::Footer as u8 || footer_at + header.frame_len() + TRAILER_LEN != self.len {
+        let (header, payload) = self
+            .read_frame(footer_at)
+            .map_err(|e| format!("footer: {e}"))?;
+        if header.kind != MessageKind::Footer as u8
+            || footer_at + header.frame_len() + TRAILER_LEN != self.len
+        {
             return Err("trailer does not point at a footer".into());
         }
         let mut r = WireReader::new(&payload);
@@ -188,14 +228,17 @@ impl RecordingFile {
             let id = r.u32("schema id").map_err(|e| e.to_string())?;
             let offset = r.u64("schema offset").map_err(|e| e.to_string())?;
             let _len = r.u64("schema length").map_err(|e| e.to_string())?;
-            let (_, payload) = self.read_frame(offset).map_err(|e| format!("schema {id}: {e}"))?;
+            let (_, payload) = self
+                .read_frame(offset)
+                .map_err(|e| format!("schema {id}: {e}"))?;
             let (_, schema) = decode_schema(&payload).map_err(|e| e.to_string())?;
             self.schemas.insert(id, Arc::new(schema));
         }
         let num_chunks = r.count("chunk count").map_err(|e| e.to_string())?;
         self.summaries.reserve(num_chunks);
         for _ in 0..num_chunks {
-            self.summaries.push(ChunkSummary::decode(&mut r).map_err(|e| e.to_string())?);
+            self.summaries
+                .push(ChunkSummary::decode(&mut r).map_err(|e| e.to_string())?);
         }
         self.info = self.read_info();
         Ok(())
@@ -211,7 +254,10 @@ impl RecordingFile {
 
     /// Reads every frame in order, resynchronizing after damage.
     fn scan(&mut self, footer_problem: String) -> std::io::Result<RecoveryReport> {
-        let mut report = RecoveryReport { footer_problem, ..Default::default() };
+        let mut report = RecoveryReport {
+            footer_problem,
+            ..Default::default()
+        };
         let mut decoder = MessageDecoder::new();
         let mut codecs: HashMap<EntityPath, VideoCodec> = HashMap::new();
         let mut pos = FILE_HEADER_LEN;
@@ -224,7 +270,11 @@ impl RecordingFile {
                 }
                 Err(reason) => match self.find_next_frame(pos + 1)? {
                     Some(next) => {
-                        report.corrupt.push(CorruptRegion { offset: pos, len: next - pos, reason });
+                        report.corrupt.push(CorruptRegion {
+                            offset: pos,
+                            len: next - pos,
+                            reason,
+                        });
                         pos = next;
                     }
                     None => {
@@ -243,7 +293,9 @@ impl RecordingFile {
 
     fn is_trailer_at(&self, pos: u64) -> bool {
         let mut t = [0u8; 16];
-        read_up_to(&self.file, pos, &mut t).map(|n| n == 16 && t[8..] == TRAILER_MAGIC).unwrap_or(false)
+        read_up_to(&self.file, pos, &mut t)
+            .map(|n| n == 16 && t[8..] == TRAILER_MAGIC)
+            .unwrap_or(false)
     }
 
     fn take_message(
@@ -265,14 +317,14 @@ impl RecordingFile {
                 }
             }
             Ok(Decoded::Chunk(chunk)) => {
-                if chunk.is_static() {
-                    if let Some(c) = chunk.u32s(VideoStream::CODEC) {
-                        if let Some(codec) = VideoCodec::from_fourcc(c.value(c.len() - 1)) {
-                            codecs.insert(chunk.entity().clone(), codec);
-                        }
-                    }
+                if chunk.is_static()
+                    && let Some(c) = chunk.u32s(VideoStream::CODEC)
+                    && let Some(codec) = VideoCodec::from_fourcc(c.value(c.len() - 1))
+                {
+                    codecs.insert(chunk.entity().clone(), codec);
                 }
-                let mut summary = ChunkSummary::from_chunk(&chunk, codecs.get(chunk.entity()).copied());
+                let mut summary =
+                    ChunkSummary::from_chunk(&chunk, codecs.get(chunk.entity()).copied());
                 summary.location = Some(ChunkLocation {
                     offset: pos,
                     frame_len: header.frame_len(),
@@ -291,7 +343,9 @@ impl RecordingFile {
 
     fn schema_id_at(&self, pos: u64) -> Option<u32> {
         let mut head = [0u8; 12];
-        self.file.read_exact_at(&mut head, pos + FRAME_HEADER_LEN as u64).ok()?;
+        self.file
+            .read_exact_at(&mut head, pos + FRAME_HEADER_LEN as u64)
+            .ok()?;
         Some(u32::from_le_bytes([head[8], head[9], head[10], head[11]]))
     }
 
@@ -324,7 +378,10 @@ impl RecordingFile {
         };
         let (header, payload) = self.read_frame(location.offset).map_err(bad)?;
         if header.kind != MessageKind::Chunk as u8 {
-            return Err(bad(format!("expected a chunk message, found kind {}", header.kind)));
+            return Err(bad(format!(
+                "expected a chunk message, found kind {}",
+                header.kind
+            )));
         }
         let schema = self
             .schemas

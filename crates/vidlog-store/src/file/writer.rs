@@ -20,7 +20,10 @@ use crate::wire::WireWriter;
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("chunk of {entity} could not be encoded: {reason}")]
     Encode { entity: EntityPath, reason: String },
     #[error("{path}: the writer was already finished")]
@@ -44,7 +47,10 @@ impl FileWriter {
     /// Creates (or truncates) `path` and writes the header and `info`.
     pub fn create(path: impl AsRef<Path>, info: &RecordingInfo) -> Result<Self, WriteError> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| WriteError::Io { path: path.clone(), source };
+        let io = |source| WriteError::Io {
+            path: path.clone(),
+            source,
+        };
         let mut file = File::create(&path).map_err(io)?;
         file.write_all(&file_header()).map_err(io)?;
         let mut writer = FileWriter {
@@ -79,40 +85,61 @@ impl FileWriter {
 
     fn write_frame(&mut self, frame: &OutFrame<'_>) -> Result<(u64, u64), WriteError> {
         if self.finished {
-            return Err(WriteError::Finished { path: self.path.clone() });
+            return Err(WriteError::Finished {
+                path: self.path.clone(),
+            });
         }
         let at = self.offset;
         let len = frame
             .write_to(&mut self.file)
-            .map_err(|source| WriteError::Io { path: self.path.clone(), source })?;
+            .map_err(|source| WriteError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         self.offset += len;
         Ok((at, len))
     }
 
     /// Appends one chunk (and its schema the first time it is seen).
     pub fn write_chunk(&mut self, chunk: &Chunk) -> Result<(), WriteError> {
-        if chunk.is_static() {
-            if let Some(codec) = chunk.u32s(VideoStream::CODEC) {
-                if let Some(codec) = VideoCodec::from_fourcc(codec.value(codec.len() - 1)) {
-                    self.codecs.insert(chunk.entity().clone(), codec);
-                }
-            }
+        if chunk.is_static()
+            && let Some(codec) = chunk.u32s(VideoStream::CODEC)
+            && let Some(codec) = VideoCodec::from_fourcc(codec.value(codec.len() - 1))
+        {
+            self.codecs.insert(chunk.entity().clone(), codec);
         }
-        let messages = self.encoder.encode_chunk(chunk).map_err(|reason| WriteError::Encode {
-            entity: chunk.entity().clone(),
-            reason,
-        })?;
+        let messages = self
+            .encoder
+            .encode_chunk(chunk)
+            .map_err(|reason| WriteError::Encode {
+                entity: chunk.entity().clone(),
+                reason,
+            })?;
         let mut summary = ChunkSummary::from_chunk(chunk, self.codecs.get(chunk.entity()).copied());
         for message in &messages {
             let (at, len) = self.write_frame(&message.frame())?;
             match message.kind {
                 MessageKind::Schema => {
-                    let id = u32::from_le_bytes([message.head[0], message.head[1], message.head[2], message.head[3]]);
+                    let id = u32::from_le_bytes([
+                        message.head[0],
+                        message.head[1],
+                        message.head[2],
+                        message.head[3],
+                    ]);
                     self.schemas.push((id, at, len));
                 }
                 MessageKind::Chunk => {
-                    let schema_id = u32::from_le_bytes([message.head[8], message.head[9], message.head[10], message.head[11]]);
-                    summary.location = Some(ChunkLocation { offset: at, frame_len: len, schema_id });
+                    let schema_id = u32::from_le_bytes([
+                        message.head[8],
+                        message.head[9],
+                        message.head[10],
+                        message.head[11],
+                    ]);
+                    summary.location = Some(ChunkLocation {
+                        offset: at,
+                        frame_len: len,
+                        schema_id,
+                    });
                 }
                 _ => {}
             }
@@ -127,9 +154,10 @@ impl FileWriter {
     /// Makes written data durable (fsync). Not needed for crash safety against a
     /// killed process, only against power loss.
     pub fn sync(&mut self) -> Result<(), WriteError> {
-        self.file
-            .sync_data()
-            .map_err(|source| WriteError::Io { path: self.path.clone(), source })
+        self.file.sync_data().map_err(|source| WriteError::Io {
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// Writes the footer and trailer. Called by `drop` if not called before.
@@ -149,13 +177,19 @@ impl FileWriter {
         for s in &self.summaries {
             s.encode(&mut w);
         }
-        let (footer_at, _) = self.write_frame(&OutFrame { kind: MessageKind::Footer, parts: vec![&w.buf] })?;
+        let (footer_at, _) = self.write_frame(&OutFrame {
+            kind: MessageKind::Footer,
+            parts: vec![&w.buf],
+        })?;
         let mut trailer = [0u8; 16];
         trailer[0..8].copy_from_slice(&footer_at.to_le_bytes());
         trailer[8..16].copy_from_slice(&TRAILER_MAGIC);
         self.file
             .write_all(&trailer)
-            .map_err(|source| WriteError::Io { path: self.path.clone(), source })?;
+            .map_err(|source| WriteError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         self.offset += 16;
         self.finished = true;
         Ok(())

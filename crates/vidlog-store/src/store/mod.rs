@@ -12,8 +12,9 @@ mod video;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-
-use vidlog_types::{Chunk, ComponentName, EntityPath, TimeKind, TimelineName, VideoCodec, VideoStream};
+use vidlog_types::{
+    Chunk, ComponentName, EntityPath, TimeKind, TimelineName, VideoCodec, VideoStream,
+};
 
 pub use query::{RowRef, VideoSample};
 pub use video::{DecodePlan, Diagnostic, SampleRef, VideoIndex};
@@ -33,7 +34,10 @@ pub enum StoreError {
     #[error("no entity {0}")]
     NoEntity(EntityPath),
     #[error("{entity} has no timeline {timeline:?}")]
-    NoTimeline { entity: EntityPath, timeline: String },
+    NoTimeline {
+        entity: EntityPath,
+        timeline: String,
+    },
     #[error("{entity}: chunk {chunk} is not in memory and the store has no source to load it from")]
     NotLoaded { entity: EntityPath, chunk: ChunkIdx },
     #[error("{0}")]
@@ -63,7 +67,11 @@ impl StoredChunk {
         if let Some(d) = data {
             let _ = cell.set(d);
         }
-        StoredChunk { summary, data: cell, sorted }
+        StoredChunk {
+            summary,
+            data: cell,
+            sorted,
+        }
     }
 
     /// Row `rank` of this chunk in time order on `timeline`.
@@ -111,7 +119,10 @@ impl ChunkStore {
 
     /// A store whose chunks are loaded from `source` when needed.
     pub fn with_source(source: Arc<dyn ChunkSource>) -> Self {
-        ChunkStore { source: Some(source), ..Default::default() }
+        ChunkStore {
+            source: Some(source),
+            ..Default::default()
+        }
     }
 
     /// Adds a chunk held in memory; keyframes are probed here unless the chunk says.
@@ -122,10 +133,10 @@ impl ChunkStore {
     }
 
     fn codec_for(&self, entity: &EntityPath, chunk: &Chunk) -> Option<VideoCodec> {
-        if chunk.is_static() {
-            if let Some(c) = chunk.u32s(VideoStream::CODEC) {
-                return VideoCodec::from_fourcc(c.value(c.len() - 1));
-            }
+        if chunk.is_static()
+            && let Some(c) = chunk.u32s(VideoStream::CODEC)
+        {
+            return VideoCodec::from_fourcc(c.value(c.len() - 1));
         }
         self.entities.get(entity).and_then(|e| e.codec)
     }
@@ -134,23 +145,31 @@ impl ChunkStore {
     pub fn insert_summary(&mut self, summary: ChunkSummary, data: Option<Arc<Chunk>>) {
         self.num_rows += summary.num_rows() as u64;
         for (timeline, _) in &summary.timelines {
-            self.timelines.entry(timeline.name.clone()).or_insert(timeline.kind);
+            self.timelines
+                .entry(timeline.name.clone())
+                .or_insert(timeline.kind);
         }
         let entity_path = summary.entity.clone();
         let entity = self.entities.entry(entity_path.clone()).or_default();
         let idx = entity.chunks.len() as ChunkIdx;
         if summary.is_static() {
-            if let Some(chunk) = &data {
-                if let Some(c) = chunk.u32s(VideoStream::CODEC) {
-                        entity.codec = VideoCodec::from_fourcc(c.value(c.len() - 1)).or(entity.codec);
-                }
+            if let Some(chunk) = &data
+                && let Some(c) = chunk.u32s(VideoStream::CODEC)
+            {
+                entity.codec = VideoCodec::from_fourcc(c.value(c.len() - 1)).or(entity.codec);
             }
-            let last = summary.num_rows() - 1;
-            let row_id = summary.row_ids[last];
-            for component in &summary.components {
-                let newer = entity.statics.get(component).is_none_or(|(r, _, _)| *r <= row_id);
-                if newer {
-                    entity.statics.insert(component.clone(), (row_id, idx, last as u32));
+            // A summary read from a footer may claim no rows: it then holds no static value.
+            if let Some((last, &row_id)) = summary.row_ids.iter().enumerate().next_back() {
+                for component in &summary.components {
+                    let newer = entity
+                        .statics
+                        .get(component)
+                        .is_none_or(|(r, _, _)| *r <= row_id);
+                    if newer {
+                        entity
+                            .statics
+                            .insert(component.clone(), (row_id, idx, last as u32));
+                    }
                 }
             }
         }
@@ -173,7 +192,8 @@ impl ChunkStore {
                 rows,
                 codec: entity.codec,
             });
-            self.diagnostics.extend_from_slice(&video.diagnostics[before..]);
+            self.diagnostics
+                .extend_from_slice(&video.diagnostics[before..]);
         }
         entity.chunks.push(StoredChunk::new(summary, data));
     }
@@ -220,7 +240,12 @@ impl ChunkStore {
         let mut names: Vec<ComponentName> = self
             .entities
             .get(entity)
-            .map(|e| e.chunks.iter().flat_map(|c| c.summary.components.iter().cloned()).collect())
+            .map(|e| {
+                e.chunks
+                    .iter()
+                    .flat_map(|c| c.summary.components.iter().cloned())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names.dedup();
@@ -239,7 +264,10 @@ impl ChunkStore {
 
     /// Entities with video samples.
     pub fn video_entities(&self) -> impl Iterator<Item = &EntityPath> {
-        self.entities.iter().filter(|(_, e)| e.video.is_some()).map(|(p, _)| p)
+        self.entities
+            .iter()
+            .filter(|(_, e)| e.video.is_some())
+            .map(|(p, _)| p)
     }
 
     /// Problems found in the streams at ingest, in arrival order.
@@ -249,28 +277,51 @@ impl ChunkStore {
 
     /// The chunk `idx` of `entity`, loading it if needed.
     pub fn chunk(&self, entity: &EntityPath, idx: ChunkIdx) -> Result<Arc<Chunk>, StoreError> {
-        let e = self.entities.get(entity).ok_or_else(|| StoreError::NoEntity(entity.clone()))?;
-        let stored = e
-            .chunks
-            .get(idx as usize)
-            .ok_or(StoreError::NotLoaded { entity: entity.clone(), chunk: idx })?;
+        let e = self
+            .entities
+            .get(entity)
+            .ok_or_else(|| StoreError::NoEntity(entity.clone()))?;
+        let stored = e.chunks.get(idx as usize).ok_or(StoreError::NotLoaded {
+            entity: entity.clone(),
+            chunk: idx,
+        })?;
         if let Some(c) = stored.data.get() {
             return Ok(c.clone());
         }
         let (Some(source), Some(location)) = (&self.source, stored.summary.location) else {
-            return Err(StoreError::NotLoaded { entity: entity.clone(), chunk: idx });
+            return Err(StoreError::NotLoaded {
+                entity: entity.clone(),
+                chunk: idx,
+            });
         };
         let chunk = Arc::new(source.load(location)?);
+        // Queries index rows by the summary: a chunk that disagrees with it (a footer that
+        // lies) would make them read out of bounds.
+        if chunk.row_ids() != stored.summary.row_ids.as_slice() || chunk.entity() != entity {
+            return Err(StoreError::Load(format!(
+                "{entity}: chunk at byte {} does not match the file's index ({} rows, {} indexed)",
+                location.offset,
+                chunk.num_rows(),
+                stored.summary.num_rows()
+            )));
+        }
         Ok(stored.data.get_or_init(|| chunk).clone())
     }
 
     /// Chunks whose bytes are in memory (inserted, or loaded from the source by a query).
     pub fn loaded_chunks(&self) -> usize {
-        self.entities.values().flat_map(|e| &e.chunks).filter(|c| c.data.get().is_some()).count()
+        self.entities
+            .values()
+            .flat_map(|e| &e.chunks)
+            .filter(|c| c.data.get().is_some())
+            .count()
     }
 
     /// Summaries of an entity's chunks.
     pub fn summaries(&self, entity: &EntityPath) -> impl Iterator<Item = &ChunkSummary> {
-        self.entities.get(entity).into_iter().flat_map(|e| e.chunks.iter().map(|c| &c.summary))
+        self.entities
+            .get(entity)
+            .into_iter()
+            .flat_map(|e| e.chunks.iter().map(|c| &c.summary))
     }
 }

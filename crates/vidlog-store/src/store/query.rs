@@ -38,7 +38,9 @@ impl VideoSample {
 
 impl ChunkStore {
     fn entity(&self, entity: &EntityPath) -> Result<&EntityStore, StoreError> {
-        self.entities.get(entity).ok_or_else(|| StoreError::NoEntity(entity.clone()))
+        self.entities
+            .get(entity)
+            .ok_or_else(|| StoreError::NoEntity(entity.clone()))
     }
 
     /// The latest row of `component` at time `t` on `timeline`: the row with the largest
@@ -52,8 +54,15 @@ impl ChunkStore {
         component: &str,
     ) -> Result<Option<RowRef>, StoreError> {
         let e = self.entity(entity)?;
-        if let Some((_, (row_id, chunk, row))) = e.statics.iter().find(|(n, _)| n.as_str() == component) {
-            return Ok(Some(RowRef { chunk: *chunk, row: *row, row_id: *row_id, time: None }));
+        if let Some((_, (row_id, chunk, row))) =
+            e.statics.iter().find(|(n, _)| n.as_str() == component)
+        {
+            return Ok(Some(RowRef {
+                chunk: *chunk,
+                row: *row,
+                row_id: *row_id,
+                time: None,
+            }));
         }
         let Some((_, index)) = e.timelines.iter().find(|(n, _)| n.as_str() == timeline) else {
             return Ok(None);
@@ -68,13 +77,20 @@ impl ChunkStore {
             if !stored.summary.has_component(component) {
                 continue;
             }
-            let Some(values) = stored.summary.timeline(timeline) else { continue };
+            let Some(values) = stored.summary.timeline(timeline) else {
+                continue;
+            };
             // Last rank with time <= t in this chunk's time order.
-            let rank = partition_point_by(values.len(), |r| values[stored.row_in_order(timeline, r)] <= t);
-            let Some(mut rank) = rank.checked_sub(1) else { continue };
+            let rank = partition_point_by(values.len(), |r| {
+                values[stored.row_in_order(timeline, r)] <= t
+            });
+            let Some(mut rank) = rank.checked_sub(1) else {
+                continue;
+            };
             let time = values[stored.row_in_order(timeline, rank)];
             // Among equal times the order is by row id, so the last of the run wins.
-            while rank + 1 < values.len() && values[stored.row_in_order(timeline, rank + 1)] == time {
+            while rank + 1 < values.len() && values[stored.row_in_order(timeline, rank + 1)] == time
+            {
                 rank += 1;
             }
             let row = stored.row_in_order(timeline, rank);
@@ -83,7 +99,12 @@ impl ChunkStore {
                 best = Some((time, row_id, idx, row as u32));
             }
         }
-        Ok(best.map(|(time, row_id, chunk, row)| RowRef { chunk, row, row_id, time: Some(time) }))
+        Ok(best.map(|(time, row_id, chunk, row)| RowRef {
+            chunk,
+            row,
+            row_id,
+            time: Some(time),
+        }))
     }
 
     /// All rows of `component` with `from <= time <= to` on `timeline`, ordered by
@@ -110,15 +131,24 @@ impl ChunkStore {
             if !stored.summary.has_component(component) {
                 continue;
             }
-            let Some(values) = stored.summary.timeline(timeline) else { continue };
-            let start = partition_point_by(values.len(), |r| values[stored.row_in_order(timeline, r)] < from);
+            let Some(values) = stored.summary.timeline(timeline) else {
+                continue;
+            };
+            let start = partition_point_by(values.len(), |r| {
+                values[stored.row_in_order(timeline, r)] < from
+            });
             for rank in start..values.len() {
                 let row = stored.row_in_order(timeline, rank);
                 let time = values[row];
                 if time > to {
                     break;
                 }
-                out.push(RowRef { chunk: idx, row: row as u32, row_id: stored.summary.row_ids[row], time: Some(time) });
+                out.push(RowRef {
+                    chunk: idx,
+                    row: row as u32,
+                    row_id: stored.summary.row_ids[row],
+                    time: Some(time),
+                });
             }
         }
         out.sort_by_key(|r| (r.time, r.row_id));
@@ -126,43 +156,77 @@ impl ChunkStore {
     }
 
     /// The value of `component` at a row as a one-element array.
-    pub fn cell(&self, entity: &EntityPath, at: RowRef, component: &str) -> Result<Option<ArrayRef>, StoreError> {
+    pub fn cell(
+        &self,
+        entity: &EntityPath,
+        at: RowRef,
+        component: &str,
+    ) -> Result<Option<ArrayRef>, StoreError> {
         let chunk = self.chunk(entity, at.chunk)?;
-        Ok(chunk.component(component).map(|c| c.slice(at.row as usize, 1)))
+        Ok(chunk
+            .component(component)
+            .map(|c| c.slice(at.row as usize, 1)))
     }
 
     /// Video sample `index` (decode order) of `entity`, bytes shared with its chunk.
-    pub fn video_sample(&self, entity: &EntityPath, index: usize) -> Result<VideoSample, StoreError> {
+    pub fn video_sample(
+        &self,
+        entity: &EntityPath,
+        index: usize,
+    ) -> Result<VideoSample, StoreError> {
         let video = self.video(entity).ok_or_else(|| StoreError::Query {
             entity: entity.clone(),
             problem: "has no video samples".into(),
         })?;
         let sample = video.sample(index).ok_or_else(|| StoreError::Query {
             entity: entity.clone(),
-            problem: format!("sample {index} does not exist (the stream has {})", video.len()),
+            problem: format!(
+                "sample {index} does not exist (the stream has {})",
+                video.len()
+            ),
         })?;
         let chunk = self.chunk(entity, sample.chunk)?;
         let bytes = sample_bytes(&chunk, sample.row as usize).ok_or_else(|| StoreError::Query {
             entity: entity.clone(),
-            problem: format!("sample {index}: chunk has no {} column", VideoStream::SAMPLE),
+            problem: format!(
+                "sample {index}: chunk has no {} column",
+                VideoStream::SAMPLE
+            ),
         })?;
-        Ok(VideoSample { index, row_id: sample.row_id, is_keyframe: sample.is_keyframe(), bytes })
+        Ok(VideoSample {
+            index,
+            row_id: sample.row_id,
+            is_keyframe: sample.is_keyframe(),
+            bytes,
+        })
     }
 
     /// Rows of `entity` with `from <= time <= to` on `timeline` as one Arrow record batch:
     /// `row_id`, every timeline of those rows, and each component. Sample bytes are
     /// included as `Binary`; `sample_size` and `is_keyframe` columns are added for video.
-    pub fn dataframe(&self, entity: &EntityPath, timeline: &str, from: i64, to: i64) -> Result<RecordBatch, StoreError> {
+    pub fn dataframe(
+        &self,
+        entity: &EntityPath,
+        timeline: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<RecordBatch, StoreError> {
         let e = self.entity(entity)?;
         if !e.timelines.keys().any(|n| n.as_str() == timeline) {
-            return Err(StoreError::NoTimeline { entity: entity.clone(), timeline: timeline.to_owned() });
+            return Err(StoreError::NoTimeline {
+                entity: entity.clone(),
+                timeline: timeline.to_owned(),
+            });
         }
         let component = e
             .chunks
             .iter()
             .find(|c| !c.summary.is_static())
             .and_then(|c| c.summary.components.first().cloned())
-            .ok_or_else(|| StoreError::Query { entity: entity.clone(), problem: "has no temporal rows".into() })?;
+            .ok_or_else(|| StoreError::Query {
+                entity: entity.clone(),
+                problem: "has no temporal rows".into(),
+            })?;
         let rows = self.range(entity, timeline, from, to, component.as_str())?;
         let mut pieces: Vec<RecordBatch> = Vec::new();
         let mut schema: Option<Arc<Schema>> = None;
@@ -182,7 +246,8 @@ impl ChunkStore {
                 Some(s) if **s != *piece.schema() => {
                     return Err(StoreError::Query {
                         entity: entity.clone(),
-                        problem: "rows in the range have different columns; query a narrower range".into(),
+                        problem: "rows in the range have different columns; query a narrower range"
+                            .into(),
                     });
                 }
                 Some(_) => {}
@@ -193,14 +258,24 @@ impl ChunkStore {
         let Some(schema) = schema else {
             return Ok(RecordBatch::new_empty(Arc::new(Schema::empty())));
         };
-        arrow_select::concat::concat_batches(&schema, &pieces)
-            .map_err(|e| StoreError::Query { entity: entity.clone(), problem: e.to_string() })
+        arrow_select::concat::concat_batches(&schema, &pieces).map_err(|e| StoreError::Query {
+            entity: entity.clone(),
+            problem: e.to_string(),
+        })
     }
 
-    fn dataframe_piece(&self, entity: &EntityPath, chunk: &Chunk, rows: &[u32]) -> Result<RecordBatch, StoreError> {
+    fn dataframe_piece(
+        &self,
+        entity: &EntityPath,
+        chunk: &Chunk,
+        rows: &[u32],
+    ) -> Result<RecordBatch, StoreError> {
         let indices = UInt32Array::from(rows.to_vec());
         let batch = chunk.batch();
-        let err = |e: arrow_schema::ArrowError| StoreError::Query { entity: entity.clone(), problem: e.to_string() };
+        let err = |e: arrow_schema::ArrowError| StoreError::Query {
+            entity: entity.clone(),
+            problem: e.to_string(),
+        };
         let mut fields: Vec<Arc<Field>> = Vec::new();
         let mut columns: Vec<ArrayRef> = Vec::new();
         for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
@@ -208,8 +283,15 @@ impl ChunkStore {
             columns.push(arrow_select::take::take(column.as_ref(), &indices, None).map_err(err)?);
         }
         if let Some(samples) = chunk.blobs(VideoStream::SAMPLE) {
-            let sizes: UInt32Array = rows.iter().map(|r| samples.value_length(*r as usize) as u32).collect();
-            fields.push(Arc::new(Field::new("sample_size", sizes.data_type().clone(), false)));
+            let sizes: UInt32Array = rows
+                .iter()
+                .map(|r| samples.value_length(*r as usize) as u32)
+                .collect();
+            fields.push(Arc::new(Field::new(
+                "sample_size",
+                sizes.data_type().clone(),
+                false,
+            )));
             columns.push(Arc::new(sizes));
             if chunk.component(VideoStream::IS_KEYFRAME).is_none() {
                 let video = self.video(entity);
@@ -219,17 +301,25 @@ impl ChunkStore {
                         let row_id = chunk.row_ids()[*r as usize];
                         video.map(|v| {
                             let i = v.samples().partition_point(|s| s.row_id < row_id);
-                            v.sample(i).is_some_and(|s| s.row_id == row_id && s.is_keyframe())
+                            v.sample(i)
+                                .is_some_and(|s| s.row_id == row_id && s.is_keyframe())
                         })
                     })
                     .collect();
-                fields.push(Arc::new(Field::new(VideoStream::IS_KEYFRAME, arrow_schema::DataType::Boolean, true)));
+                fields.push(Arc::new(Field::new(
+                    VideoStream::IS_KEYFRAME,
+                    arrow_schema::DataType::Boolean,
+                    true,
+                )));
                 columns.push(Arc::new(flags));
             }
         }
         let schema = Schema::new_with_metadata(
             fields,
-            std::collections::HashMap::from([(META_ENTITY_PATH.to_owned(), entity.as_str().to_owned())]),
+            std::collections::HashMap::from([(
+                META_ENTITY_PATH.to_owned(),
+                entity.as_str().to_owned(),
+            )]),
         );
         RecordBatch::try_new(Arc::new(schema), columns).map_err(err)
     }

@@ -70,8 +70,9 @@ impl std::fmt::Display for Diagnostic {
 #[derive(Debug, Default)]
 pub struct VideoIndex {
     samples: Vec<SampleRef>,
-    /// Presentation time of each sample (decode order) per timeline.
-    pts: HashMap<TimelineName, (TimeKind, Vec<i64>)>,
+    /// Presentation time of each sample (decode order) per timeline, and how many samples
+    /// lack the timeline (they hold a placeholder, so columns stay parallel to `samples`).
+    pts: HashMap<TimelineName, (TimeKind, Vec<i64>, usize)>,
     /// Per timeline: `(pts, decode index)` sorted, for presentation-order lookups.
     presentation: HashMap<TimelineName, Vec<(i64, usize)>>,
     keyframes: Vec<usize>,
@@ -107,23 +108,32 @@ impl VideoIndex {
     pub fn keyframes(&self) -> &[usize] {
         &self.keyframes
     }
-    /// Presentation times on `timeline`, in decode order.
+    /// Presentation times on `timeline`, in decode order; `None` when some sample was
+    /// logged without this timeline.
     pub fn pts(&self, timeline: &str) -> Option<&[i64]> {
-        self.pts.iter().find(|(n, _)| n.as_str() == timeline).map(|(_, (_, v))| v.as_slice())
+        self.pts
+            .iter()
+            .find(|(n, (_, _, missing))| n.as_str() == timeline && *missing == 0)
+            .map(|(_, (_, v, _))| v.as_slice())
     }
     pub fn timelines(&self) -> impl Iterator<Item = (&TimelineName, TimeKind)> {
-        self.pts.iter().map(|(n, (k, _))| (n, *k))
+        self.pts.iter().map(|(n, (k, _, _))| (n, *k))
     }
     /// True when presentation order differs from decode order on `timeline`.
     pub fn has_b_frames(&self, timeline: &str) -> bool {
-        self.has_b_frames.iter().any(|(n, b)| n.as_str() == timeline && *b)
+        self.has_b_frames
+            .iter()
+            .any(|(n, b)| n.as_str() == timeline && *b)
     }
     pub fn diagnostics(&self) -> &[Diagnostic] {
         &self.diagnostics
     }
     /// `(pts, decode index)` in presentation order on `timeline`.
     pub fn presentation_order(&self, timeline: &str) -> Option<&[(i64, usize)]> {
-        self.presentation.iter().find(|(n, _)| n.as_str() == timeline).map(|(_, v)| v.as_slice())
+        self.presentation
+            .iter()
+            .find(|(n, _)| n.as_str() == timeline)
+            .map(|(_, v)| v.as_slice())
     }
 
     /// Lengths (in samples, decode order) of each GOP: keyframe to next keyframe.
@@ -142,7 +152,11 @@ impl VideoIndex {
         let (pts, target) = *order.get(at.checked_sub(1)?)?;
         let k = self.keyframes.partition_point(|k| *k <= target);
         let keyframe = *self.keyframes.get(k.checked_sub(1)?)?;
-        Some(DecodePlan { target, keyframe, pts })
+        Some(DecodePlan {
+            target,
+            keyframe,
+            pts,
+        })
     }
 
     pub(crate) fn add(&mut self, new: NewSamples<'_>) {
@@ -160,7 +174,9 @@ impl VideoIndex {
                 self.samples.partition_point(|s| s.row_id < row_id)
             };
             let time_of = |timelines: &[(vidlog_types::Timeline, Vec<i64>)]| {
-                timelines.first().map(|(t, v)| (t.name.clone(), t.kind, v[row]))
+                timelines
+                    .first()
+                    .map(|(t, v)| (t.name.clone(), t.kind, v[row]))
             };
             self.check(&new, row, at, &sample, time_of(new.timelines));
             self.insert_at(at, sample, new.timelines, row);
@@ -195,21 +211,38 @@ impl VideoIndex {
             let k = self.keyframes.partition_point(|k| *k < at);
             self.keyframes.insert(k, at);
         }
-        for (timeline, values) in timelines {
-            let pts = values[row];
-            let (_, column) = self
-                .pts
+        let earlier = self.samples.len() - 1;
+        for (timeline, _) in timelines {
+            // A timeline first seen now: the samples before lack it.
+            self.pts
                 .entry(timeline.name.clone())
-                .or_insert_with(|| (timeline.kind, Vec::new()));
-            column.insert(at, pts);
+                .or_insert_with(|| (timeline.kind, vec![0; earlier], earlier));
+        }
+        for (name, (_, column, missing)) in &mut self.pts {
+            match timelines.iter().find(|(t, _)| t.name == *name) {
+                Some((_, values)) => column.insert(at, values[row]),
+                None => {
+                    column.insert(at, 0);
+                    *missing += 1;
+                }
+            }
+        }
+        for (timeline, values) in timelines {
+            let key = (values[row], at);
             let order = self.presentation.entry(timeline.name.clone()).or_default();
-            let pos = if order.last().is_none_or(|(p, _)| *p <= pts) {
+            let pos = if order.last().is_none_or(|last| *last <= key) {
                 order.len()
             } else {
-                self.has_b_frames.insert(timeline.name.clone(), true);
-                order.partition_point(|(p, i)| (*p, *i) <= (pts, at))
+                order.partition_point(|e| *e <= key)
             };
-            order.insert(pos, (pts, at));
+            // Presentation order differs from decode order when a neighbour in presentation
+            // order is on the wrong side in decode order (chunks arriving late do not count).
+            let before = pos.checked_sub(1).map(|p| order[p].1);
+            let after = order.get(pos).map(|e| e.1);
+            if before.is_some_and(|b| b > at) || after.is_some_and(|a| a < at) {
+                self.has_b_frames.insert(timeline.name.clone(), true);
+            }
+            order.insert(pos, key);
         }
     }
 
@@ -224,10 +257,16 @@ impl VideoIndex {
         let mut messages: Vec<String> = Vec::new();
         let mut say = |message: String| messages.push(message);
         if sample.flags & FLAG_UNPROBED != 0 && new.codec.is_none() {
-            if self.diagnostics.iter().all(|d| !d.message.starts_with("no codec")) {
-                say("no codec logged for this video stream before its samples; log \
+            if self
+                .diagnostics
+                .iter()
+                .all(|d| !d.message.starts_with("no codec"))
+            {
+                say(
+                    "no codec logged for this video stream before its samples; log \
                      `VideoStream::new(codec)` as static data first"
-                    .into());
+                        .into(),
+                );
             }
         } else if sample.flags & FLAG_INVALID != 0 {
             let problem = new
@@ -239,18 +278,31 @@ impl VideoIndex {
                 .unwrap_or_else(|| "invalid sample".into());
             say(problem);
         }
-        if index == 0 && self.samples.is_empty() && sample.flags & FLAG_UNPROBED == 0 && !sample.is_keyframe() {
-            say("the stream does not start with a keyframe; frames before the first keyframe \
+        if index == 0
+            && self.samples.is_empty()
+            && sample.flags & FLAG_UNPROBED == 0
+            && !sample.is_keyframe()
+        {
+            say(
+                "the stream does not start with a keyframe; frames before the first keyframe \
                  cannot be decoded"
-                .into());
+                    .into(),
+            );
         }
-        if let Some((_, hash)) = new.rows.parameter_sets.iter().find(|(r, _)| *r as usize == row) {
-            if let Some(last) = self.last_parameter_sets {
-                if last != *hash {
-                    say("parameter sets (SPS) change mid-stream; decoders and exports start a new \
+        if let Some((_, hash)) = new
+            .rows
+            .parameter_sets
+            .iter()
+            .find(|(r, _)| *r as usize == row)
+        {
+            if let Some(last) = self.last_parameter_sets
+                && last != *hash
+            {
+                say(
+                    "parameter sets (SPS) change mid-stream; decoders and exports start a new \
                          configuration here"
-                        .into());
-                }
+                        .into(),
+                );
             }
             self.last_parameter_sets = Some(*hash);
         }

@@ -7,12 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vidlog_store::{FileWriter, RecordingInfo};
+use vidlog_testdata::{Fixture, fixture};
 use vidlog_types::chunk::{build_chunk, chunk_schema};
 use vidlog_types::{
     AsComponents, Chunk, ChunkId, ComponentCell, ComponentName, ComponentValue, EntityPath,
     PendingRow, RowId, TimeCell, TimePoint, VideoCodec, VideoStream,
 };
-use vidlog_testdata::{Fixture, fixture};
 use vidlog_video::bitstream::h264::{AccessUnit, split_access_units};
 
 /// 30 fps in nanoseconds.
@@ -65,7 +65,12 @@ pub fn video_row(row_id: u64, time_ns: i64, frame: i64, bytes: &[u8]) -> Pending
 }
 
 /// A row with loose `I64` components on one sequence timeline (`None` = static).
-pub fn scalar_row(row_id: u64, timeline: &str, t: Option<i64>, cells: &[(&str, i64)]) -> PendingRow {
+pub fn scalar_row(
+    row_id: u64,
+    timeline: &str,
+    t: Option<i64>,
+    cells: &[(&str, i64)],
+) -> PendingRow {
     let mut time = TimePoint::new();
     if let Some(t) = t {
         time.insert(timeline, TimeCell::from_sequence(t));
@@ -75,7 +80,10 @@ pub fn scalar_row(row_id: u64, timeline: &str, t: Option<i64>, cells: &[(&str, i
         time,
         cells: cells
             .iter()
-            .map(|(name, v)| ComponentCell { name: ComponentName::new(name), value: ComponentValue::I64(*v) })
+            .map(|(name, v)| ComponentCell {
+                name: ComponentName::new(name),
+                value: ComponentValue::I64(*v),
+            })
             .collect(),
     }
 }
