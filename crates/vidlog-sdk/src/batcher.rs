@@ -14,9 +14,9 @@ use crossbeam_channel::Sender;
 use parking_lot::{Condvar, Mutex};
 
 use crate::sink::SinkError;
+use vidlog_types::arrow_schema::SchemaRef;
 use vidlog_types::chunk::{build_chunk, chunk_schema};
 use vidlog_types::{BatchKey, Chunk, ChunkId, EntityPath, PendingRow, RowIdGenerator};
-use vidlog_types::arrow_schema::SchemaRef;
 
 /// When to flush and how much to hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,13 +142,16 @@ impl Batcher {
             }
         };
         let full = {
-            let group = state.groups.entry(map_key).or_insert_with_key(|(entity, _)| Group {
-                entity: entity.clone(),
-                schema,
-                rows: Vec::new(),
-                bytes: 0,
-                since: Instant::now(),
-            });
+            let group = state
+                .groups
+                .entry(map_key)
+                .or_insert_with_key(|(entity, _)| Group {
+                    entity: entity.clone(),
+                    schema,
+                    rows: Vec::new(),
+                    bytes: 0,
+                    since: Instant::now(),
+                });
             group.rows.push(row);
             group.bytes += bytes;
             group.bytes >= self.config.flush_bytes
@@ -161,7 +164,11 @@ impl Batcher {
     /// Flushes when any group's oldest row is older than the tick (then all groups).
     pub fn flush_due(&self) {
         let mut state = self.state.lock();
-        if state.groups.values().any(|g| g.since.elapsed() >= self.config.flush_tick) {
+        if state
+            .groups
+            .values()
+            .any(|g| g.since.elapsed() >= self.config.flush_tick)
+        {
             self.flush_all(&mut state);
         }
     }
@@ -180,9 +187,17 @@ impl Batcher {
         state.pending_bytes = 0;
         groups.sort_by_key(|g| g.since);
         for g in groups {
-            match build_chunk(ChunkId(self.chunk_ids.next().0), &g.entity, g.schema, &g.rows) {
+            match build_chunk(
+                ChunkId(self.chunk_ids.next().0),
+                &g.entity,
+                g.schema,
+                &g.rows,
+            ) {
                 Ok(chunk) => {
-                    let command = Command::Chunk { chunk: Arc::new(chunk), bytes: g.bytes };
+                    let command = Command::Chunk {
+                        chunk: Arc::new(chunk),
+                        bytes: g.bytes,
+                    };
                     if self.out.send(command).is_err() {
                         state.in_flight = state.in_flight.saturating_sub(g.bytes);
                     }

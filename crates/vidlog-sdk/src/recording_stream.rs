@@ -17,7 +17,8 @@ use parking_lot::Mutex;
 use vidlog_store::RecordingInfo;
 use vidlog_types::time::unix_nanos_now;
 use vidlog_types::{
-    AsComponents, EntityPath, EntityPathError, PendingRow, RowIdGenerator, TimeCell, TimePoint, TimelineName,
+    AsComponents, EntityPath, EntityPathError, PendingRow, RowIdGenerator, TimeCell, TimePoint,
+    TimelineName,
 };
 
 use crate::batcher::{Batcher, BatcherConfig, Command};
@@ -118,7 +119,11 @@ pub struct RecordingStream {
 
 impl RecordingStream {
     pub fn builder(application_id: impl Into<String>) -> RecordingStreamBuilder {
-        RecordingStreamBuilder { application_id: application_id.into(), recording_id: None, batcher: None }
+        RecordingStreamBuilder {
+            application_id: application_id.into(),
+            recording_id: None,
+            batcher: None,
+        }
     }
 
     fn start(info: RecordingInfo, config: BatcherConfig, sink: Arc<dyn Sink>) -> Self {
@@ -140,7 +145,9 @@ impl RecordingStream {
             std::thread::Builder::new()
                 .name("vidlog-ticker".into())
                 .spawn(move || {
-                    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                        stopped.recv_timeout(tick)
+                    {
                         batcher.flush_due();
                     }
                 })
@@ -219,7 +226,12 @@ impl RecordingStream {
     }
 
     /// Logs at an explicit time point (ignores this thread's time).
-    pub fn log_at(&self, entity: EntityPath, time: TimePoint, what: &impl AsComponents) -> Result<(), SdkError> {
+    pub fn log_at(
+        &self,
+        entity: EntityPath,
+        time: TimePoint,
+        what: &impl AsComponents,
+    ) -> Result<(), SdkError> {
         let cells = what.as_components();
         if cells.is_empty() {
             return Ok(());
@@ -227,7 +239,11 @@ impl RecordingStream {
         if let Some(e) = self.inner.errors.lock().take() {
             return Err(SdkError::Sink(e));
         }
-        let row = PendingRow { row_id: self.inner.row_ids.next(), time, cells };
+        let row = PendingRow {
+            row_id: self.inner.row_ids.next(),
+            time,
+            cells,
+        };
         self.inner.batcher.push(entity, row);
         Ok(())
     }
@@ -235,7 +251,9 @@ impl RecordingStream {
     /// Sends everything logged so far to the sink and waits until it is written.
     pub fn flush(&self) -> Result<(), SdkError> {
         let (tx, rx) = bounded(1);
-        self.inner.batcher.flush_everything(Some(Command::Flush(tx)));
+        self.inner
+            .batcher
+            .flush_everything(Some(Command::Flush(tx)));
         rx.recv().map_err(|_| SdkError::Closed)??;
         Ok(())
     }
@@ -246,7 +264,12 @@ impl RecordingStream {
     }
 }
 
-fn write_loop(rx: Receiver<Command>, sink: Arc<dyn Sink>, batcher: Arc<Batcher>, errors: Arc<Mutex<Option<SinkError>>>) {
+fn write_loop(
+    rx: Receiver<Command>,
+    sink: Arc<dyn Sink>,
+    batcher: Arc<Batcher>,
+    errors: Arc<Mutex<Option<SinkError>>>,
+) {
     let report = |e: SinkError| {
         tracing::error!("vidlog sink: {e}");
         *errors.lock() = Some(e);

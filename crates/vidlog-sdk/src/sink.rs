@@ -34,16 +34,24 @@ pub struct FileSink {
 impl FileSink {
     pub fn create(path: impl AsRef<Path>, info: &RecordingInfo) -> Result<Self, SinkError> {
         let writer = FileWriter::create(path, info).map_err(|e| SinkError(e.to_string()))?;
-        Ok(FileSink { writer: Mutex::new(writer) })
+        Ok(FileSink {
+            writer: Mutex::new(writer),
+        })
     }
 }
 
 impl Sink for FileSink {
     fn send(&self, chunk: Arc<Chunk>) -> Result<(), SinkError> {
-        self.writer.lock().write_chunk(&chunk).map_err(|e| SinkError(e.to_string()))
+        self.writer
+            .lock()
+            .write_chunk(&chunk)
+            .map_err(|e| SinkError(e.to_string()))
     }
     fn close(&self) -> Result<(), SinkError> {
-        self.writer.lock().finish().map_err(|e| SinkError(e.to_string()))
+        self.writer
+            .lock()
+            .finish()
+            .map_err(|e| SinkError(e.to_string()))
     }
 }
 

@@ -27,24 +27,38 @@ fn round_trip_is_byte_identical_with_every_timeline() {
     let path = dir.path().join("run.vlog");
     {
         // Small chunks so the file has many of them.
-        let config = BatcherConfig { flush_bytes: 20_000, ..BatcherConfig::default() };
-        let rec = RecordingStream::builder("sdk_test").batcher_config(config).save(&path).unwrap();
-        rec.log_static("camera/front", &VideoStream::new(VideoCodec::H264)).unwrap();
+        let config = BatcherConfig {
+            flush_bytes: 20_000,
+            ..BatcherConfig::default()
+        };
+        let rec = RecordingStream::builder("sdk_test")
+            .batcher_config(config)
+            .save(&path)
+            .unwrap();
+        rec.log_static("camera/front", &VideoStream::new(VideoCodec::H264))
+            .unwrap();
         for (n, (data, _)) in aus.iter().enumerate() {
             rec.set_time("time", TimeCell::from_duration_nanos(n as i64 * FRAME_NS));
             rec.set_time("frame", TimeCell::from_sequence(n as i64));
-            rec.log("camera/front", &VideoStream::from_sample(data.clone())).unwrap();
+            rec.log("camera/front", &VideoStream::from_sample(data.clone()))
+                .unwrap();
         }
     }
     let recording = Recording::open(&path).unwrap();
-    assert!(recording.recovery().is_none(), "a finished file opens from its footer");
+    assert!(
+        recording.recovery().is_none(),
+        "a finished file opens from its footer"
+    );
     assert_eq!(recording.info.as_ref().unwrap().application_id, "sdk_test");
     let entity = EntityPath::parse("camera/front").unwrap();
     let store = &recording.store;
     assert_eq!(store.codec(&entity), Some(VideoCodec::H264));
     let video = store.video(&entity).unwrap();
     assert_eq!(video.len(), aus.len());
-    assert!(store.summaries(&entity).count() > 3, "expected several chunks");
+    assert!(
+        store.summaries(&entity).count() > 3,
+        "expected several chunks"
+    );
     let pts = video.pts("time").unwrap();
     let frames = video.pts("frame").unwrap();
     for (n, (data, is_key)) in aus.iter().enumerate() {
@@ -56,7 +70,10 @@ fn round_trip_is_byte_identical_with_every_timeline() {
     }
     assert!(store.diagnostics().is_empty(), "{:?}", store.diagnostics());
     // Latest-at between frames lands on the earlier frame.
-    let hit = store.latest_at(&entity, "time", 10 * FRAME_NS + 5, VideoStream::SAMPLE).unwrap().unwrap();
+    let hit = store
+        .latest_at(&entity, "time", 10 * FRAME_NS + 5, VideoStream::SAMPLE)
+        .unwrap()
+        .unwrap();
     assert_eq!(hit.time, Some(10 * FRAME_NS));
 }
 
@@ -70,10 +87,12 @@ fn several_threads_log_at_once() {
             let aus = aus.clone();
             std::thread::spawn(move || {
                 let entity = format!("camera/{t}");
-                rec.log_static(entity.as_str(), &VideoStream::new(VideoCodec::H264)).unwrap();
+                rec.log_static(entity.as_str(), &VideoStream::new(VideoCodec::H264))
+                    .unwrap();
                 for (n, (data, _)) in aus.iter().enumerate() {
                     rec.set_time("frame", TimeCell::from_sequence(n as i64));
-                    rec.log(entity.as_str(), &VideoStream::from_sample(data.clone())).unwrap();
+                    rec.log(entity.as_str(), &VideoStream::from_sample(data.clone()))
+                        .unwrap();
                 }
             })
         })
@@ -91,7 +110,10 @@ fn several_threads_log_at_once() {
         let frames = video.pts("frame").unwrap();
         assert!(frames.iter().enumerate().all(|(n, f)| *f == n as i64));
         for n in [0, aus.len() / 2, aus.len() - 1] {
-            assert_eq!(store.video_sample(&entity, n).unwrap().as_slice(), aus[n].0.as_slice());
+            assert_eq!(
+                store.video_sample(&entity, n).unwrap().as_slice(),
+                aus[n].0.as_slice()
+            );
         }
     }
 }
@@ -100,16 +122,26 @@ fn several_threads_log_at_once() {
 #[test]
 #[ignore = "child process of killed_producer_loses_at_most_the_last_flush"]
 fn child_logs_until_killed() {
-    let Ok(path) = std::env::var("VIDLOG_TEST_CHILD_FILE") else { return };
+    let Ok(path) = std::env::var("VIDLOG_TEST_CHILD_FILE") else {
+        return;
+    };
     let aus = access_units(Fixture::X264HighBf0);
-    let config = BatcherConfig { flush_tick: Duration::from_millis(5), ..BatcherConfig::default() };
-    let rec = RecordingStream::builder("child").batcher_config(config).save(&path).unwrap();
-    rec.log_static("cam", &VideoStream::new(VideoCodec::H264)).unwrap();
+    let config = BatcherConfig {
+        flush_tick: Duration::from_millis(5),
+        ..BatcherConfig::default()
+    };
+    let rec = RecordingStream::builder("child")
+        .batcher_config(config)
+        .save(&path)
+        .unwrap();
+    rec.log_static("cam", &VideoStream::new(VideoCodec::H264))
+        .unwrap();
     let progress = format!("{path}.progress");
     for n in 0.. {
         let (data, _) = &aus[n % aus.len()];
         rec.set_time("frame", TimeCell::from_sequence(n as i64));
-        rec.log("cam", &VideoStream::from_sample(data.clone())).unwrap();
+        rec.log("cam", &VideoStream::from_sample(data.clone()))
+            .unwrap();
         if n % 10 == 9 {
             // Everything up to here is flushed: the parent may count on it.
             rec.flush().unwrap();
@@ -124,7 +156,12 @@ fn killed_producer_loses_at_most_the_last_flush() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("killed.vlog");
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_logs_until_killed", "--ignored", "--nocapture"])
+        .args([
+            "--exact",
+            "child_logs_until_killed",
+            "--ignored",
+            "--nocapture",
+        ])
         .env("VIDLOG_TEST_CHILD_FILE", &path)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -132,31 +169,53 @@ fn killed_producer_loses_at_most_the_last_flush() {
     let progress_path = dir.path().join("killed.vlog.progress");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let done: usize = std::fs::read_to_string(&progress_path).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let done: usize = std::fs::read_to_string(&progress_path)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
         if done >= 200 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "child made no progress");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child made no progress"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // SIGKILL: no destructor, no footer.
     unsafe_kill(child.id());
     child.wait().unwrap();
-    let flushed: usize = std::fs::read_to_string(&progress_path).unwrap().parse().unwrap();
+    let flushed: usize = std::fs::read_to_string(&progress_path)
+        .unwrap()
+        .parse()
+        .unwrap();
     let recording = Recording::open(&path).unwrap();
-    let report = recording.recovery().expect("a killed writer leaves no footer");
+    let report = recording
+        .recovery()
+        .expect("a killed writer leaves no footer");
     assert!(report.corrupt.is_empty(), "{report}");
     let entity = EntityPath::parse("cam").unwrap();
     let video = recording.store.video(&entity).unwrap();
-    assert!(video.len() >= flushed, "{} samples recovered, {flushed} were flushed before the kill", video.len());
+    assert!(
+        video.len() >= flushed,
+        "{} samples recovered, {flushed} were flushed before the kill",
+        video.len()
+    );
     let aus = access_units(Fixture::X264HighBf0);
     for n in 0..video.len() {
         let sample = recording.store.video_sample(&entity, n).unwrap();
-        assert_eq!(sample.as_slice(), aus[n % aus.len()].0.as_slice(), "sample {n}");
+        assert_eq!(
+            sample.as_slice(),
+            aus[n % aus.len()].0.as_slice(),
+            "sample {n}"
+        );
     }
 }
 
 fn unsafe_kill(pid: u32) {
-    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
 }

@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Int64Array, RecordBatch,
-    StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BinaryArray, BooleanArray, Float32Array, Int64Array, RecordBatch, StringArray,
+    UInt32Array, UInt64Array,
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
@@ -44,13 +44,22 @@ pub enum ChunkError {
     #[error("chunk schema: {0}")]
     BadEntityPath(#[from] crate::entity::EntityPathError),
     #[error("chunk of {entity}: column {column:?} {problem}")]
-    BadColumn { entity: EntityPath, column: String, problem: String },
+    BadColumn {
+        entity: EntityPath,
+        column: String,
+        problem: String,
+    },
     #[error("chunk of {entity}: no `row_id` column")]
     MissingRowIds { entity: EntityPath },
     #[error("rows of one chunk must share timelines and components; row {row} differs")]
     MixedRows { row: usize },
     #[error("component {component}: row {row} has a {found:?} value, the column is {expected:?}")]
-    MixedTypes { component: ComponentName, row: usize, expected: DataType, found: DataType },
+    MixedTypes {
+        component: ComponentName,
+        row: usize,
+        expected: DataType,
+        found: DataType,
+    },
     #[error("a chunk needs at least one row")]
     Empty,
 }
@@ -114,7 +123,9 @@ impl Chunk {
         &self.timelines
     }
     pub fn timeline(&self, name: &str) -> Option<&TimeColumn> {
-        self.timelines.iter().find(|t| t.timeline.name.as_str() == name)
+        self.timelines
+            .iter()
+            .find(|t| t.timeline.name.as_str() == name)
     }
     pub fn component_names(&self) -> impl Iterator<Item = &ComponentName> {
         self.components.iter().map(|(n, _)| n)
@@ -133,7 +144,9 @@ impl Chunk {
         self.component(name)?.as_any().downcast_ref::<UInt32Array>()
     }
     pub fn bools(&self, name: &str) -> Option<&BooleanArray> {
-        self.component(name)?.as_any().downcast_ref::<BooleanArray>()
+        self.component(name)?
+            .as_any()
+            .downcast_ref::<BooleanArray>()
     }
     /// Bytes held by the chunk's arrays.
     pub fn heap_size(&self) -> usize {
@@ -200,8 +213,17 @@ impl Chunk {
                 _ => return Err(bad(field.name(), "has no vidlog:kind metadata")),
             }
         }
-        let row_ids = row_ids.ok_or(ChunkError::MissingRowIds { entity: entity.clone() })?;
-        Ok(Chunk { id, entity, batch, row_ids, timelines, components })
+        let row_ids = row_ids.ok_or(ChunkError::MissingRowIds {
+            entity: entity.clone(),
+        })?;
+        Ok(Chunk {
+            id,
+            entity,
+            batch,
+            row_ids,
+            timelines,
+            components,
+        })
     }
 }
 
@@ -216,14 +238,23 @@ pub struct PendingRow {
 impl PendingRow {
     /// Bytes this row adds to a chunk.
     pub fn heap_size(&self) -> usize {
-        8 + 8 * self.time.len() + self.cells.iter().map(|c| c.value.heap_size()).sum::<usize>()
+        8 + 8 * self.time.len()
+            + self
+                .cells
+                .iter()
+                .map(|c| c.value.heap_size())
+                .sum::<usize>()
     }
 
     /// Rows with equal keys can share a chunk.
     pub fn batch_key(&self) -> BatchKey {
         BatchKey {
             timelines: self.time.iter().map(|(n, c)| (n.clone(), c.kind)).collect(),
-            components: self.cells.iter().map(|c| (c.name.clone(), c.value.data_type())).collect(),
+            components: self
+                .cells
+                .iter()
+                .map(|c| (c.name.clone(), c.value.data_type()))
+                .collect(),
         }
     }
 }
@@ -246,7 +277,9 @@ pub fn chunk_schema(entity: &EntityPath, key: &BatchKey) -> Schema {
         fields.push(Field::new(name.as_str(), DataType::Int64, false).with_metadata(m));
     }
     for (name, data_type) in &key.components {
-        fields.push(Field::new(name.as_str(), data_type.clone(), false).with_metadata(meta("component")));
+        fields.push(
+            Field::new(name.as_str(), data_type.clone(), false).with_metadata(meta("component")),
+        );
     }
     Schema::new_with_metadata(
         fields,
@@ -265,7 +298,9 @@ pub fn build_chunk(
     let first = rows.first().ok_or(ChunkError::Empty)?;
     let key = first.batch_key();
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    columns.push(Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.row_id.0))));
+    columns.push(Arc::new(UInt64Array::from_iter_values(
+        rows.iter().map(|r| r.row_id.0),
+    )));
     for (t, (name, _)) in key.timelines.iter().enumerate() {
         let mut values = Vec::with_capacity(rows.len());
         for (row_index, row) in rows.iter().enumerate() {
@@ -323,10 +358,12 @@ fn component_array(data_type: &DataType, cells: &[&ComponentValue]) -> ArrayRef 
             ComponentValue::Bool(b) => Some(*b),
             _ => Some(false),
         }))),
-        _ => Arc::new(StringArray::from_iter_values(cells.iter().map(|v| match v {
-            ComponentValue::Utf8(s) => s.to_string(),
-            _ => String::new(),
-        }))),
+        _ => Arc::new(StringArray::from_iter_values(cells.iter().map(
+            |v| match v {
+                ComponentValue::Utf8(s) => s.to_string(),
+                _ => String::new(),
+            },
+        ))),
     }
 }
 
@@ -405,7 +442,10 @@ mod tests {
         rows[0].cells = VideoStream::from_sample(bytes).as_components();
         let schema = Arc::new(chunk_schema(&entity, &rows[0].batch_key()));
         let chunk = build_chunk(ChunkId(1), &entity, schema, &rows).unwrap();
-        assert_eq!(chunk.blobs(VideoStream::SAMPLE).unwrap().value(0).as_ptr(), ptr);
+        assert_eq!(
+            chunk.blobs(VideoStream::SAMPLE).unwrap().value(0).as_ptr(),
+            ptr
+        );
     }
 
     #[test]
@@ -431,6 +471,9 @@ mod tests {
         let schema = Arc::new(chunk_schema(&entity, &rows[0].batch_key()));
         let chunk = build_chunk(ChunkId(1), &entity, schema, &rows).unwrap();
         assert!(chunk.is_static());
-        assert_eq!(chunk.u32s(VideoStream::CODEC).unwrap().value(0), crate::VideoCodec::H264.fourcc());
+        assert_eq!(
+            chunk.u32s(VideoStream::CODEC).unwrap().value(0),
+            crate::VideoCodec::H264.fourcc()
+        );
     }
 }

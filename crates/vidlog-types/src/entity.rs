@@ -33,7 +33,10 @@ impl EntityPath {
         }
         for (index, part) in trimmed.split('/').enumerate() {
             if part.is_empty() {
-                return Err(EntityPathError::EmptyPart { path: path.to_owned(), index });
+                return Err(EntityPathError::EmptyPart {
+                    path: path.to_owned(),
+                    index,
+                });
             }
             if part.chars().any(char::is_control) {
                 return Err(EntityPathError::ControlCharacter {
@@ -63,7 +66,9 @@ impl EntityPath {
 
     /// The parent path, `None` for a top-level entity.
     pub fn parent(&self) -> Option<EntityPath> {
-        self.0.rsplit_once('/').map(|(parent, _)| EntityPath(Arc::from(parent)))
+        self.0
+            .rsplit_once('/')
+            .map(|(parent, _)| EntityPath(Arc::from(parent)))
     }
 }
 
@@ -133,7 +138,10 @@ mod tests {
         assert_eq!(EntityPath::parse(""), Err(EntityPathError::Empty));
         assert_eq!(EntityPath::parse("/"), Err(EntityPathError::Empty));
         let err = EntityPath::parse("camera//front").unwrap_err();
-        assert!(matches!(err, EntityPathError::EmptyPart { index: 1, .. }), "{err}");
+        assert!(
+            matches!(err, EntityPathError::EmptyPart { index: 1, .. }),
+            "{err}"
+        );
         assert!(matches!(
             EntityPath::parse("camera/").unwrap_err(),
             EntityPathError::EmptyPart { index: 1, .. }
@@ -146,6 +154,11 @@ mod tests {
             EntityPath::parse("camera/ front").unwrap_err(),
             EntityPathError::Whitespace { .. }
         ));
-        assert!(EntityPath::parse("camera//front").unwrap_err().to_string().contains("part 1 is empty"));
+        assert!(
+            EntityPath::parse("camera//front")
+                .unwrap_err()
+                .to_string()
+                .contains("part 1 is empty")
+        );
     }
 }

@@ -141,7 +141,10 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn new(name: impl Into<TimelineName>, kind: TimeKind) -> Self {
-        Timeline { name: name.into(), kind }
+        Timeline {
+            name: name.into(),
+            kind,
+        }
     }
 }
 
@@ -154,17 +157,26 @@ pub struct TimeCell {
 
 impl TimeCell {
     pub const fn from_sequence(n: i64) -> Self {
-        TimeCell { kind: TimeKind::Sequence, value: n }
+        TimeCell {
+            kind: TimeKind::Sequence,
+            value: n,
+        }
     }
     pub const fn from_duration_nanos(nanos: i64) -> Self {
-        TimeCell { kind: TimeKind::Duration, value: nanos }
+        TimeCell {
+            kind: TimeKind::Duration,
+            value: nanos,
+        }
     }
     /// Seconds as `f64`, rounded to the nearest nanosecond.
     pub fn from_duration_secs(secs: f64) -> Self {
         TimeCell::from_duration_nanos((secs * 1e9).round() as i64)
     }
     pub const fn from_timestamp_nanos(nanos_since_epoch: i64) -> Self {
-        TimeCell { kind: TimeKind::Timestamp, value: nanos_since_epoch }
+        TimeCell {
+            kind: TimeKind::Timestamp,
+            value: nanos_since_epoch,
+        }
     }
     /// The current wall-clock time.
     pub fn timestamp_now() -> Self {
@@ -217,7 +229,10 @@ impl TimePoint {
         self.0.is_empty()
     }
     pub fn get(&self, timeline: &str) -> Option<TimeCell> {
-        self.0.iter().find(|(n, _)| n.as_str() == timeline).map(|(_, c)| *c)
+        self.0
+            .iter()
+            .find(|(n, _)| n.as_str() == timeline)
+            .map(|(_, c)| *c)
     }
     pub fn iter(&self) -> impl Iterator<Item = (&TimelineName, &TimeCell)> {
         self.0.iter()
@@ -256,7 +271,10 @@ impl RowIdGenerator {
         let mut last = self.last.load(Ordering::Relaxed);
         loop {
             let next = now.max(last + 1);
-            match self.last.compare_exchange_weak(last, next, Ordering::AcqRel, Ordering::Relaxed) {
+            match self
+                .last
+                .compare_exchange_weak(last, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => return RowId(next),
                 Err(seen) => last = seen,
             }
@@ -290,7 +308,10 @@ mod tests {
                 std::thread::spawn(move || (0..10_000).map(|_| g.next().0).collect::<Vec<_>>())
             })
             .collect();
-        let mut all: Vec<u64> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+        let mut all: Vec<u64> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect();
         let n = all.len();
         all.sort_unstable();
         all.dedup();
@@ -302,7 +323,10 @@ mod tests {
         let tp = TimePoint::new()
             .with("time", TimeCell::from_duration_secs(1.5))
             .with("frame", TimeCell::from_sequence(3));
-        assert_eq!(tp.get("time"), Some(TimeCell::from_duration_nanos(1_500_000_000)));
+        assert_eq!(
+            tp.get("time"),
+            Some(TimeCell::from_duration_nanos(1_500_000_000))
+        );
         assert_eq!(tp.len(), 2);
         assert!(!tp.is_static());
     }

@@ -20,7 +20,12 @@ impl SyntheticCamera {
                 px.copy_from_slice(&[0, g, b]);
             }
         }
-        SyntheticCamera { width: w, height: h, fps, background }
+        SyntheticCamera {
+            width: w,
+            height: h,
+            fps,
+            background,
+        }
     }
 
     /// Frame `i` into `out` (resized as needed).

@@ -27,12 +27,18 @@ impl VideoStream {
 
     /// The static part: just the codec.
     pub fn new(codec: VideoCodec) -> Self {
-        VideoStream { codec: Some(codec), ..Default::default() }
+        VideoStream {
+            codec: Some(codec),
+            ..Default::default()
+        }
     }
 
     /// One access unit (Annex B for H.264/H.265, a temporal unit for AV1).
     pub fn from_sample(sample: impl Into<Blob>) -> Self {
-        VideoStream { sample: Some(sample.into()), ..Default::default() }
+        VideoStream {
+            sample: Some(sample.into()),
+            ..Default::default()
+        }
     }
 
     pub fn with_codec(mut self, codec: VideoCodec) -> Self {
@@ -66,7 +72,10 @@ impl AsComponents for VideoStream {
     fn as_components(&self) -> Vec<ComponentCell> {
         let mut cells = Vec::with_capacity(2);
         let mut push = |name: &str, value: ComponentValue| {
-            cells.push(ComponentCell { name: ComponentName::new(name), value })
+            cells.push(ComponentCell {
+                name: ComponentName::new(name),
+                value,
+            })
         };
         if let Some(codec) = self.codec {
             push(Self::CODEC, ComponentValue::U32(codec.fourcc()));

@@ -72,7 +72,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             }
         }
         camera.render(i, &mut rgb);
-        let sample = encoder.encode_rgb(&rgb).with_context(|| format!("encoding frame {i}"))?;
+        let sample = encoder
+            .encode_rgb(&rgb)
+            .with_context(|| format!("encoding frame {i}"))?;
         let pts = (i as i128 * 1_000_000_000 / i128::from(args.fps)) as i64;
         rec.set_time("time", TimeCell::from_duration_nanos(pts));
         rec.set_time("frame", TimeCell::from_sequence(i as i64));
@@ -84,6 +86,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
     rec.flush()?;
     drop(rec);
-    eprintln!("vidlog demo: {frames} frames in {:.2} s", start.elapsed().as_secs_f64());
-    super::info::run(super::info::InfoArgs { path: args.output, json: false })
+    eprintln!(
+        "vidlog demo: {frames} frames in {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    super::info::run(super::info::InfoArgs {
+        path: args.output,
+        json: false,
+    })
 }

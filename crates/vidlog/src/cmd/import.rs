@@ -42,7 +42,10 @@ pub struct ImportArgs {
 fn parse_rate(s: &str) -> Result<(u64, u64), String> {
     let bad = || format!("frame rate {s:?} is not a number like 30, 29.97 or 30000/1001");
     let (num, den) = if let Some((n, d)) = s.split_once('/') {
-        (n.trim().parse::<u64>().map_err(|_| bad())?, d.trim().parse::<u64>().map_err(|_| bad())?)
+        (
+            n.trim().parse::<u64>().map_err(|_| bad())?,
+            d.trim().parse::<u64>().map_err(|_| bad())?,
+        )
     } else if let Some((int, frac)) = s.split_once('.') {
         let scale = 10u64.checked_pow(frac.len() as u32).ok_or_else(bad)?;
         let int: u64 = int.parse().map_err(|_| bad())?;
@@ -78,12 +81,22 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         codec == VideoCodec::H264,
         "importing raw {codec} elementary streams is not supported yet; only H.264 (.h264) is"
     );
-    let output = args.output.clone().unwrap_or_else(|| args.input.with_extension("vlog"));
-    anyhow::ensure!(output != args.input, "the output would overwrite the input; pass -o");
-    let file = File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.input.with_extension("vlog"));
+    anyhow::ensure!(
+        output != args.input,
+        "the output would overwrite the input; pass -o"
+    );
+    let file =
+        File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = super::progress_bar(len, "importing");
-    let reader = AccessUnitReader::new(Counting { inner: BufReader::with_capacity(1 << 20, file), bar: bar.clone() });
+    let reader = AccessUnitReader::new(Counting {
+        inner: BufReader::with_capacity(1 << 20, file),
+        bar: bar.clone(),
+    });
 
     let rec = RecordingStream::builder("vidlog_import")
         .save(&output)
@@ -115,11 +128,21 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         }
     }
     importer.finish()?;
-    let Importer { logged, keyframes, reordered, bytes, .. } = importer;
+    let Importer {
+        logged,
+        keyframes,
+        reordered,
+        bytes,
+        ..
+    } = importer;
     rec.flush()?;
     drop(rec);
     bar.finish_and_clear();
-    anyhow::ensure!(logged > 0, "{}: no H.264 access units found (is it an Annex B .h264 file?)", args.input.display());
+    anyhow::ensure!(
+        logged > 0,
+        "{}: no H.264 access units found (is it an Annex B .h264 file?)",
+        args.input.display()
+    );
     eprintln!(
         "vidlog import: {} samples ({} keyframes{}, {:.1} MB) from {} -> {} in {:.2} s{}",
         logged,
@@ -129,7 +152,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         args.input.display(),
         output.display(),
         start.elapsed().as_secs_f64(),
-        if problems > 0 { format!("; {problems} damaged access units skipped") } else { String::new() },
+        if problems > 0 {
+            format!("; {problems} damaged access units skipped")
+        } else {
+            String::new()
+        },
     );
     Ok(())
 }
@@ -155,7 +182,9 @@ impl Importer<'_> {
         let orderer = self.orderer.get_or_insert_with(|| {
             let depth = match &au.sps {
                 Some(sps) if sps.pic_order_cnt_type == 2 => 0,
-                Some(sps) => sps.max_num_reorder_frames.unwrap_or(PresentationOrderer::DEFAULT_MAX_REORDER),
+                Some(sps) => sps
+                    .max_num_reorder_frames
+                    .unwrap_or(PresentationOrderer::DEFAULT_MAX_REORDER),
                 None => PresentationOrderer::DEFAULT_MAX_REORDER,
             };
             PresentationOrderer::new(depth)
@@ -176,7 +205,9 @@ impl Importer<'_> {
     }
 
     fn assign(&mut self, done: Vec<(u64, u64)>) {
-        let Some(first) = self.queue.front().map(|(d, _, _)| *d) else { return };
+        let Some(first) = self.queue.front().map(|(d, _, _)| *d) else {
+            return;
+        };
         for (decode, presentation) in done {
             if decode != presentation {
                 self.reordered = true;
@@ -189,18 +220,24 @@ impl Importer<'_> {
 
     fn log_ready(&mut self) -> anyhow::Result<()> {
         while let Some((_, _, Some(_))) = self.queue.front() {
-            let Some((_, au, Some(presentation))) = self.queue.pop_front() else { break };
+            let Some((_, au, Some(presentation))) = self.queue.pop_front() else {
+                break;
+            };
             let (num, den) = self.rate;
             let pts = i128::from(presentation) * 1_000_000_000 * i128::from(den) / i128::from(num);
-            self.rec.set_time("time", TimeCell::from_duration_nanos(pts as i64));
-            self.rec.set_time("frame", TimeCell::from_sequence(presentation as i64));
+            self.rec
+                .set_time("time", TimeCell::from_duration_nanos(pts as i64));
+            self.rec
+                .set_time("frame", TimeCell::from_sequence(presentation as i64));
             self.logged += 1;
             self.bytes += au.data.len() as u64;
             if au.is_keyframe {
                 self.keyframes += 1;
             }
-            self.rec
-                .log(self.entity, &VideoStream::from_sample(au.data).with_keyframe(au.is_keyframe))?;
+            self.rec.log(
+                self.entity,
+                &VideoStream::from_sample(au.data).with_keyframe(au.is_keyframe),
+            )?;
         }
         Ok(())
     }

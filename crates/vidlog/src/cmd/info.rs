@@ -112,8 +112,14 @@ pub fn report(path: &std::path::Path) -> anyhow::Result<InfoReport> {
         .map(|entity| EntityReport {
             path: entity.to_string(),
             rows: store.summaries(entity).map(|s| s.num_rows() as u64).sum(),
-            components: store.components(entity).iter().map(|c| c.to_string()).collect(),
-            video: store.video(entity).map(|_| video_report(&recording, entity)),
+            components: store
+                .components(entity)
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            video: store
+                .video(entity)
+                .map(|_| video_report(&recording, entity)),
         })
         .collect();
     Ok(InfoReport {
@@ -149,7 +155,11 @@ fn video_report(recording: &Recording, entity: &EntityPath) -> VideoReport {
         let order = video.presentation_order(t)?;
         let (first, last) = (order.first()?.0, order.last()?.0);
         // The last frame lasts as long as the median frame interval.
-        let mut steps: Vec<i64> = order.windows(2).map(|w| w[1].0 - w[0].0).filter(|d| *d > 0).collect();
+        let mut steps: Vec<i64> = order
+            .windows(2)
+            .map(|w| w[1].0 - w[0].0)
+            .filter(|d| *d > 0)
+            .collect();
         steps.sort_unstable();
         let frame = steps.get(steps.len() / 2).copied().unwrap_or(0);
         Some((last - first + frame) as f64 / 1e9)
@@ -168,17 +178,24 @@ fn video_report(recording: &Recording, entity: &EntityPath) -> VideoReport {
         gop_min: gops.first().copied(),
         gop_median: gops.get(gops.len() / 2).copied(),
         gop_max: gops.last().copied(),
-        b_frames: video.timelines().any(|(name, _)| video.has_b_frames(name.as_str())),
+        b_frames: video
+            .timelines()
+            .any(|(name, _)| video.has_b_frames(name.as_str())),
         timeline,
         duration_seconds,
         bytes,
-        bitrate_bps: duration_seconds.filter(|d| *d > 0.0).map(|d| bytes as f64 * 8.0 / d),
+        bitrate_bps: duration_seconds
+            .filter(|d| *d > 0.0)
+            .map(|d| bytes as f64 * 8.0 / d),
         stream_problem: None,
     };
     let described = codec
         .context("no codec logged; log VideoStream::new(codec) as static data")
         .and_then(|codec| {
-            let first_key = *video.keyframes().first().context("the stream has no keyframe")?;
+            let first_key = *video
+                .keyframes()
+                .first()
+                .context("the stream has no keyframe")?;
             let sample = store.video_sample(entity, first_key)?;
             Ok(stream_info(codec, sample.as_slice())?)
         });
@@ -201,7 +218,10 @@ fn print_text(r: &InfoReport) {
     println!("{}", r.path);
     println!("  format {}, {} bytes", r.format_version, r.file_bytes);
     if let Some(app) = &r.application_id {
-        println!("  application {app}, recording {}", r.recording_id.as_deref().unwrap_or("?"));
+        println!(
+            "  application {app}, recording {}",
+            r.recording_id.as_deref().unwrap_or("?")
+        );
     }
     if let Some(started) = &r.started {
         println!("  started {started}");
@@ -211,11 +231,19 @@ fn print_text(r: &InfoReport) {
     }
     println!("timelines:");
     for t in &r.timelines {
-        println!("  {} ({}): {} .. {}", t.name, t.kind, t.min_text, t.max_text);
+        println!(
+            "  {} ({}): {} .. {}",
+            t.name, t.kind, t.min_text, t.max_text
+        );
     }
     println!("entities:");
     for e in &r.entities {
-        println!("  {}: {} rows [{}]", e.path, e.rows, e.components.join(", "));
+        println!(
+            "  {}: {} rows [{}]",
+            e.path,
+            e.rows,
+            e.components.join(", ")
+        );
         if let Some(v) = &e.video {
             let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "?".into());
             println!(
@@ -225,7 +253,9 @@ fn print_text(r: &InfoReport) {
                 opt(&v.profile),
                 opt(&v.level)
             );
-            if let (Some(w), Some(h), Some(cw), Some(ch)) = (v.width, v.height, v.coded_width, v.coded_height) {
+            if let (Some(w), Some(h), Some(cw), Some(ch)) =
+                (v.width, v.height, v.coded_width, v.coded_height)
+            {
                 println!("    size: {w}x{h} (coded {cw}x{ch})");
             }
             println!(
@@ -237,8 +267,12 @@ fn print_text(r: &InfoReport) {
                 v.gop_max.map_or("-".into(), |g| g.to_string()),
                 if v.b_frames { "yes" } else { "no" }
             );
-            let duration = v.duration_seconds.map_or("?".into(), |d| format!("{d:.3} s"));
-            let bitrate = v.bitrate_bps.map_or("?".into(), |b| format!("{:.3} Mbit/s", b / 1e6));
+            let duration = v
+                .duration_seconds
+                .map_or("?".into(), |d| format!("{d:.3} s"));
+            let bitrate = v
+                .bitrate_bps
+                .map_or("?".into(), |b| format!("{:.3} Mbit/s", b / 1e6));
             println!(
                 "    duration: {duration} on {}, {} bytes, {bitrate}",
                 v.timeline.as_deref().unwrap_or("-"),
