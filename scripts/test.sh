@@ -22,7 +22,13 @@ echo "== cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 echo "== cargo test"
-cargo test --workspace --quiet 2>&1 | grep -vE '^\s*$|^running 0 tests|0 passed; 0 failed; 0 ignored; 0 measured' || true
-# grep above only trims noise; re-run the verdict from cargo's exit status:
-cargo test --workspace --quiet >/dev/null 2>&1 || { echo "tests FAILED (rerun: cargo test --workspace)"; exit 1; }
+mkdir -p target
+set +e
+cargo test --workspace 2>&1 | tee target/test.log | grep -E "^test result|FAILED|panicked|^error"
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "== tests FAILED (full log: target/test.log)"
+  exit "$status"
+fi
 echo "== all tests passed"

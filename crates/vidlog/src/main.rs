@@ -1,4 +1,4 @@
-//! The `vidlog` command: `demo`, `import`, `info`.
+//! The `vidlog` command: `demo`, `import`, `info`, `bench`.
 
 mod cmd;
 mod synth;
@@ -24,6 +24,7 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     Import(cmd::import::ImportArgs),
     Info(cmd::info::InfoArgs),
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +33,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Import(args) => cmd::import::run(args),
         Command::Info(args) => cmd::info::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

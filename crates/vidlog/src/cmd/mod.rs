@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod demo;
 pub mod import;
 pub mod info;
@@ -17,7 +18,7 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
         .trim()
         .parse()
         .map_err(|_| format!("height {h:?} is not a number"))?;
-    if w < 16 || h < 16 || w > 3840 || h > 2160 || w % 2 != 0 || h % 2 != 0 {
+    if w < 16 || h < 16 || w > 3840 || h > 2160 || !w.is_multiple_of(2) || !h.is_multiple_of(2) {
         return Err(format!(
             "size {w}x{h}: width and height must be even, 16x16 up to 3840x2160"
         ));

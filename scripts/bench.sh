@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# vidlog's benchmarks in one command. Makes a 60 s 1080p30 x264 clip (about 44 MB,
+# 1800 samples) with Debian ffmpeg once, then measures:
+#   - SDK logging of the clip into a recording file (vidlog bench log)
+#   - `vidlog import` whole process, beside `ffmpeg -i clip.h264 -c copy out.mp4`
+#   - `vidlog info` whole process
+# Figures go to stdout; copy them into BENCHMARKS.md with the machine they ran on.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=bench-out
+mkdir -p "$out"
+
+if ! command -v ffmpeg >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+fi
+
+clip="$out/clip1080.h264"
+if [ ! -s "$clip" ]; then
+  echo "== making $clip (60 s 1080p30 x264 High, GOP 60, no B-frames; takes a minute or two)"
+  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30,noise=alls=6:allf=t" -t 60 \
+    -c:v libx264 -preset veryfast -profile:v high -b:v 5.8M -maxrate 6M -bufsize 12M \
+    -g 60 -bf 0 -pix_fmt yuv420p "$clip.tmp.h264"
+  mv "$clip.tmp.h264" "$clip"
+fi
+echo "clip: $(stat -c %s "$clip") bytes"
+
+cargo build --release -q -p vidlog
+vidlog=target/release/vidlog
+
+# best-of-N wall time of a command, in ms
+best_ms() {
+  local n=$1; shift
+  local best=""
+  for _ in $(seq "$n"); do
+    local t0 t1 ms
+    t0=$(date +%s%N); "$@" >/dev/null 2>&1; t1=$(date +%s%N)
+    ms=$(( (t1 - t0) / 1000000 ))
+    if [ -z "$best" ] || [ "$ms" -lt "$best" ]; then best=$ms; fi
+  done
+  echo "$best"
+}
+
+echo "== SDK logging (vidlog bench log)"
+"$vidlog" bench log --input "$clip" --repeat 7 --dir "$out"
+
+echo "== import, whole process (best of 5)"
+imp=$(best_ms 5 "$vidlog" import "$clip" --entity camera/front --fps 30 -o "$out/clip.vlog")
+ff=$(best_ms 5 ffmpeg -v error -y -i "$clip" -c copy "$out/clip_ffmpeg.mp4")
+echo "  vidlog import: ${imp} ms   ffmpeg -c copy to mp4: ${ff} ms   ratio: $(awk "BEGIN{printf \"%.2f\", $imp/$ff}")"
+
+echo "== info, whole process (best of 10)"
+"$vidlog" import "$clip" --entity camera/front --fps 30 -o "$out/clip.vlog" 2>/dev/null
+inf=$(best_ms 10 "$vidlog" info "$out/clip.vlog")
+echo "  vidlog info: ${inf} ms  (file $(stat -c %s "$out/clip.vlog") bytes)"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
