@@ -232,3 +232,27 @@ fn timelines_that_start_later_do_not_break_the_index() {
     assert_eq!(video.plan("frame", 5), None, "no sample is at frame <= 5");
     assert!(!video.has_b_frames("frame"));
 }
+
+#[test]
+fn a_parameter_set_change_mid_stream_is_reported_once() {
+    // 320x240 then 318x238: the SPS changes at the first IDR of the second stream.
+    let mut aus = access_units(Fixture::X264HighBf0);
+    let first_len = aus.len();
+    aus.extend(access_units(Fixture::X264Odd));
+    let pts: Vec<i64> = (0..aus.len() as i64).map(|i| i * FRAME_NS).collect();
+    let e = entity("cam/resized");
+    let mut store = ChunkStore::new();
+    store.insert(Arc::new(codec_chunk(1, &e, 1, VideoCodec::H264)));
+    for c in video_chunks(&e, &aus, &pts, 2, 100, &[25]) {
+        store.insert(Arc::new(c));
+    }
+    let d = store.diagnostics();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].sample, Some(first_len));
+    assert!(d[0].message.contains("change mid-stream"), "{}", d[0]);
+    assert_eq!(
+        store.video(&e).unwrap().len(),
+        aus.len(),
+        "the data is still stored"
+    );
+}

@@ -83,7 +83,8 @@ fn import(input: &Path, out: &Path, fps: &str) {
 
 fn info_json(path: &Path) -> Value {
     let stdout = vidlog_ok(&["info", path_str(path), "--json"]);
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("info --json is not JSON ({e}): {stdout}"))
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("info --json is not JSON ({e}): {stdout}"))
 }
 
 /// The report of the one video entity.
@@ -123,7 +124,10 @@ fn read_samples(path: &Path) -> Samples {
         data,
         keyframes: video.keyframes().to_vec(),
         pts: video.pts("time").expect("every sample on `time`").to_vec(),
-        frame: video.pts("frame").expect("every sample on `frame`").to_vec(),
+        frame: video
+            .pts("frame")
+            .expect("every sample on `frame`")
+            .to_vec(),
     }
 }
 
@@ -248,7 +252,10 @@ fn check_import(which: Fixture) {
     assert!(info["recovery"].is_null(), "{info:#}");
     assert_eq!(info["diagnostics"], serde_json::json!([]), "{info:#}");
     assert!(v["stream_problem"].is_null(), "{v:#}");
-    assert_eq!(v["codec"].as_str().map(str::to_lowercase), Some("h264".into()));
+    assert_eq!(
+        v["codec"].as_str().map(str::to_lowercase),
+        Some("h264".into())
+    );
 
     // Frames, keyframes, B-frames.
     assert_eq!(v["frames"], frames.len(), "{which:?}");
@@ -266,7 +273,10 @@ fn check_import(which: Fixture) {
         stream["width"].as_u64().expect("width"),
         stream["height"].as_u64().expect("height"),
     );
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(w), Some(h)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(w), Some(h))
+    );
     let (cw, ch) = (w.div_ceil(16) * 16, h.div_ceil(16) * 16);
     assert_eq!(
         (v["coded_width"].as_u64(), v["coded_height"].as_u64()),
@@ -294,7 +304,10 @@ fn check_import(which: Fixture) {
     // Duration, bytes and bitrate.
     let secs = frames.len() as f64 / 30.0;
     let duration = v["duration_seconds"].as_f64().expect("duration");
-    assert!((duration - secs).abs() < 1e-6, "duration {duration} != {secs}");
+    assert!(
+        (duration - secs).abs() < 1e-6,
+        "duration {duration} != {secs}"
+    );
 
     // Samples: one per MP4 packet, same slices, PTS from the MP4.
     let samples = read_samples(&out);
@@ -310,8 +323,14 @@ fn check_import(which: Fixture) {
         .collect();
     assert_eq!(samples.keyframes, sample_keys, "keyframes vs MP4 key flags");
     for (i, (sample, packet)) in samples.data.iter().zip(&packet_data).enumerate() {
-        let ours: Vec<&[u8]> = annex_b_nals(sample).into_iter().filter(|n| is_vcl(n)).collect();
-        let theirs: Vec<&[u8]> = avcc_nals(&packet.data).into_iter().filter(|n| is_vcl(n)).collect();
+        let ours: Vec<&[u8]> = annex_b_nals(sample)
+            .into_iter()
+            .filter(|n| is_vcl(n))
+            .collect();
+        let theirs: Vec<&[u8]> = avcc_nals(&packet.data)
+            .into_iter()
+            .filter(|n| is_vcl(n))
+            .collect();
         assert!(
             ours == theirs,
             "{which:?} sample {i}: {} slices vs {} in MP4 packet {i}",
@@ -344,13 +363,24 @@ fn check_import(which: Fixture) {
     for (i, (&ours, &theirs)) in samples.pts.iter().zip(&mp4_pts).enumerate() {
         // Frame index on the encoder's 30 fps clock.
         let scaled = (theirs - first) * tb_num * 30;
-        assert_eq!(scaled % tb_den, 0, "MP4 pts {theirs} is not on the 30 fps grid");
+        assert_eq!(
+            scaled % tb_den,
+            0,
+            "MP4 pts {theirs} is not on the 30 fps grid"
+        );
         let n = scaled / tb_den;
         assert_pts(ours, n, (30, 1), &format!("{which:?} sample {i}"));
-        assert_eq!(i128::from(samples.frame[i]), n, "{which:?} sample {i} frame");
+        assert_eq!(
+            i128::from(samples.frame[i]),
+            n,
+            "{which:?} sample {i} frame"
+        );
     }
     let reordered = samples.pts.windows(2).any(|w| w[1] < w[0]);
-    assert_eq!(reordered, has_b, "PTS go backwards exactly for B-frame streams");
+    assert_eq!(
+        reordered, has_b,
+        "PTS go backwards exactly for B-frame streams"
+    );
 
     // Timelines: `time` spans first to last presentation time.
     let time = info["timelines"]
@@ -427,8 +457,13 @@ fn import_ntsc_rate_gives_exact_pts() {
     order.sort_unstable();
     assert_eq!(order, (0..which.frame_count() as i64).collect::<Vec<_>>());
     let info = info_json(&out);
-    let duration = video_of(&info)["duration_seconds"].as_f64().expect("duration");
-    assert!((duration - 90.0 * 1001.0 / 30000.0).abs() < 1e-6, "{duration}");
+    let duration = video_of(&info)["duration_seconds"]
+        .as_f64()
+        .expect("duration");
+    assert!(
+        (duration - 90.0 * 1001.0 / 30000.0).abs() < 1e-6,
+        "{duration}"
+    );
 }
 
 #[test]
@@ -471,7 +506,10 @@ fn demo_records_a_decodable_stream() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("demo.vlog");
     let stdout = vidlog_ok(&["demo", "--fast", "--seconds", "2", "-o", path_str(&out)]);
-    assert!(stdout.contains("avc1.42"), "demo prints its info:\n{stdout}");
+    assert!(
+        stdout.contains("avc1.42"),
+        "demo prints its info:\n{stdout}"
+    );
     assert!(stdout.contains("frames: 60"), "{stdout}");
 
     let info = info_json(&out);
@@ -481,7 +519,10 @@ fn demo_records_a_decodable_stream() {
     let v = video_of(&info);
     assert_eq!(v["frames"], 60, "{v:#}");
     assert_eq!(v["keyframes"], 1, "one keyframe per 2 s: {v:#}");
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(480), Some(320)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(480), Some(320))
+    );
     assert_eq!(
         (v["coded_width"].as_u64(), v["coded_height"].as_u64()),
         (Some(480), Some(320))
@@ -501,7 +542,10 @@ fn demo_records_a_decodable_stream() {
     let md5s = ffmpeg_frame_md5s(&joined, Some("h264")).expect("ffmpeg decodes the demo");
     assert_eq!(md5s.len(), 60);
     let probe = ffprobe_stream(&joined);
-    assert_eq!((probe["width"].as_u64(), probe["height"].as_u64()), (Some(480), Some(320)));
+    assert_eq!(
+        (probe["width"].as_u64(), probe["height"].as_u64()),
+        (Some(480), Some(320))
+    );
 }
 
 #[test]
@@ -521,7 +565,10 @@ fn demo_sizes() {
     let info = info_json(&out);
     let v = video_of(&info);
     assert_eq!(v["frames"], 135);
-    assert_eq!((v["width"].as_u64(), v["height"].as_u64()), (Some(640), Some(360)));
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(640), Some(360))
+    );
     assert_eq!(
         (v["coded_width"].as_u64(), v["coded_height"].as_u64()),
         (Some(640), Some(368))
@@ -605,7 +652,10 @@ fn info_errors_are_one_line() {
     let dir = tempfile::tempdir().expect("temp dir");
     for (name, contents) in [
         ("missing.vlog", None),
-        ("text.vlog", Some(b"hello, this is not a recording\n".to_vec())),
+        (
+            "text.vlog",
+            Some(b"hello, this is not a recording\n".to_vec()),
+        ),
         ("empty.vlog", Some(Vec::new())),
     ] {
         let path = dir.path().join(name);

@@ -71,12 +71,27 @@ fn bench_log(input: &std::path::Path, repeat: usize, dir: Option<PathBuf>) -> an
     let best = times[0];
     let median = times[times.len() / 2];
     let n = samples.len() as f64;
-    let rate = |d: Duration| (n / d.as_secs_f64(), sample_bytes as f64 / 1e6 / d.as_secs_f64());
+    let rate = |d: Duration| {
+        (
+            n / d.as_secs_f64(),
+            sample_bytes as f64 / 1e6 / d.as_secs_f64(),
+        )
+    };
     let (best_sps, best_mbps) = rate(best);
     let (med_sps, med_mbps) = rate(median);
-    println!("bench log: {} samples, {:.1} MB of sample bytes, {repeat} runs", samples.len(), sample_bytes as f64 / 1e6);
-    println!("  best:   {:>8.1} ms  {best_sps:>10.0} samples/s  {best_mbps:>8.0} MB/s", best.as_secs_f64() * 1e3);
-    println!("  median: {:>8.1} ms  {med_sps:>10.0} samples/s  {med_mbps:>8.0} MB/s", median.as_secs_f64() * 1e3);
+    println!(
+        "bench log: {} samples, {:.1} MB of sample bytes, {repeat} runs",
+        samples.len(),
+        sample_bytes as f64 / 1e6
+    );
+    println!(
+        "  best:   {:>8.1} ms  {best_sps:>10.0} samples/s  {best_mbps:>8.0} MB/s",
+        best.as_secs_f64() * 1e3
+    );
+    println!(
+        "  median: {:>8.1} ms  {med_sps:>10.0} samples/s  {med_mbps:>8.0} MB/s",
+        median.as_secs_f64() * 1e3
+    );
     println!(
         "  file: {file_bytes} bytes = samples + {:.1} bytes/sample ({:.4}x sample bytes)",
         (file_bytes - sample_bytes) as f64 / n,
