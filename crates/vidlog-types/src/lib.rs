@@ -11,7 +11,7 @@ pub mod component;
 pub mod entity;
 pub mod time;
 
-pub use archetypes::VideoStream;
+pub use archetypes::{AssetVideo, VideoFrameReference, VideoStream};
 pub use chunk::{BatchKey, Chunk, ChunkError, ChunkId, PendingRow, TimeColumn};
 pub use codec::VideoCodec;
 pub use component::{AsComponents, Blob, ComponentCell, ComponentName, ComponentValue};

@@ -50,6 +50,137 @@ impl TimeKind {
     }
 }
 
+impl TimeKind {
+    /// Parses a value of this kind as people write it:
+    /// - sequence: `120` or `#120`;
+    /// - duration: `12.5s`, `1500ms`, `250us`, `40ns`, `2m`, `1h`, or a bare number of seconds;
+    /// - timestamp: RFC 3339 (`2026-11-21T10:00:00.5Z`, `...+01:00`) or integer ns since the epoch.
+    pub fn parse_value(self, text: &str) -> Result<i64, String> {
+        let t = text.trim();
+        match self {
+            TimeKind::Sequence => t
+                .strip_prefix('#')
+                .unwrap_or(t)
+                .parse::<i64>()
+                .map_err(|_| format!("{text:?} is not a sequence number like 120")),
+            TimeKind::Duration => parse_duration_nanos(t).ok_or_else(|| {
+                format!("{text:?} is not a duration like 12.5s, 1500ms, 250us or 40ns")
+            }),
+            TimeKind::Timestamp => t
+                .parse::<i64>()
+                .ok()
+                .or_else(|| parse_rfc3339_nanos(t))
+                .ok_or_else(|| {
+                    format!("{text:?} is not an RFC 3339 timestamp like 2026-11-21T10:00:00Z")
+                }),
+        }
+    }
+}
+
+/// `12.5s`, `1500ms`, `250us`, `40ns`, `2m`, `1h`; a bare number is seconds.
+pub fn parse_duration_nanos(text: &str) -> Option<i64> {
+    let units: [(&str, i128); 7] = [
+        ("ns", 1),
+        ("us", 1_000),
+        ("µs", 1_000),
+        ("ms", 1_000_000),
+        ("s", 1_000_000_000),
+        ("m", 60_000_000_000),
+        ("h", 3_600_000_000_000),
+    ];
+    let (number, unit) = units
+        .iter()
+        .find_map(|(suffix, scale)| text.strip_suffix(suffix).map(|n| (n, *scale)))
+        .unwrap_or((text, 1_000_000_000));
+    decimal_times(number.trim(), unit)
+}
+
+/// `number * scale` for a decimal `number`, exact (rounded to the nearest unit).
+fn decimal_times(number: &str, scale: i128) -> Option<i64> {
+    let (negative, digits) = match number.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, number.strip_prefix('+').unwrap_or(number)),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) || frac.len() > 18 {
+        return None;
+    }
+    let int: i128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut value = int.checked_mul(scale)?;
+    if !frac.is_empty() {
+        let frac_value: i128 = frac.parse().ok()?;
+        let denom = 10i128.pow(frac.len() as u32);
+        value += (frac_value * scale + denom / 2) / denom;
+    }
+    let value = if negative { -value } else { value };
+    i64::try_from(value).ok()
+}
+
+/// RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`) to ns since the Unix epoch.
+pub fn parse_rfc3339_nanos(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { text.get(r)?.parse().ok() };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut rest = &text[19..];
+    let mut nanos = 0i64;
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        nanos = frac[..digits].parse::<i64>().ok()? * 10i64.pow(9 - digits as u32);
+        rest = &frac[digits..];
+    }
+    let offset_secs = match rest {
+        "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.as_bytes().first()? {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+                return None;
+            }
+            let h: i64 = rest[1..3].parse().ok()?;
+            let m: i64 = rest[4..6].parse().ok()?;
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    let days = days_from_civil(year, month as u32, day as u32);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+}
+
+/// Proleptic Gregorian date to days since 1970-01-01.
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// `12.5s` style, trimmed to the precision needed (up to nanoseconds).
 pub fn format_duration_nanos(nanos: i64) -> String {
     let sign = if nanos < 0 { "-" } else { "" };
@@ -297,6 +428,30 @@ mod tests {
             "2025-11-21T10:13:20.123000000Z"
         );
         assert_eq!(TimeKind::Sequence.format_value(7), "#7");
+    }
+
+    #[test]
+    fn parse_values() {
+        let d = TimeKind::Duration;
+        assert_eq!(d.parse_value("12.5s"), Ok(12_500_000_000));
+        assert_eq!(d.parse_value("1500ms"), Ok(1_500_000_000));
+        assert_eq!(d.parse_value("250us"), Ok(250_000));
+        assert_eq!(d.parse_value("40ns"), Ok(40));
+        assert_eq!(d.parse_value("2"), Ok(2_000_000_000));
+        assert_eq!(d.parse_value("-0.5s"), Ok(-500_000_000));
+        assert_eq!(d.parse_value("1m"), Ok(60_000_000_000));
+        assert!(d.parse_value("abc").is_err());
+        assert!(d.parse_value("1.2.3s").is_err());
+        assert_eq!(TimeKind::Sequence.parse_value("#12"), Ok(12));
+        assert!(TimeKind::Sequence.parse_value("1.5").is_err());
+        let t = TimeKind::Timestamp;
+        assert_eq!(t.parse_value("1970-01-01T00:00:01Z"), Ok(1_000_000_000));
+        let ns = 1_763_720_000_123_000_000;
+        assert_eq!(t.parse_value("2025-11-21T10:13:20.123Z"), Ok(ns));
+        assert_eq!(t.parse_value("2025-11-21T11:13:20.123+01:00"), Ok(ns));
+        assert_eq!(t.parse_value(&format_timestamp_nanos(ns)), Ok(ns));
+        assert_eq!(t.parse_value("42"), Ok(42));
+        assert!(t.parse_value("2025-13-01T00:00:00Z").is_err());
     }
 
     #[test]

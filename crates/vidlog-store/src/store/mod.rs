@@ -277,6 +277,25 @@ impl ChunkStore {
 
     /// The chunk `idx` of `entity`, loading it if needed.
     pub fn chunk(&self, entity: &EntityPath, idx: ChunkIdx) -> Result<Arc<Chunk>, StoreError> {
+        self.fetch_chunk(entity, idx, true)
+    }
+
+    /// Like [`ChunkStore::chunk`], but a chunk loaded from the source is not kept: for
+    /// streaming passes (export) over more data than should stay in memory.
+    pub fn chunk_uncached(
+        &self,
+        entity: &EntityPath,
+        idx: ChunkIdx,
+    ) -> Result<Arc<Chunk>, StoreError> {
+        self.fetch_chunk(entity, idx, false)
+    }
+
+    fn fetch_chunk(
+        &self,
+        entity: &EntityPath,
+        idx: ChunkIdx,
+        cache: bool,
+    ) -> Result<Arc<Chunk>, StoreError> {
         let e = self
             .entities
             .get(entity)
@@ -304,6 +323,9 @@ impl ChunkStore {
                 chunk.num_rows(),
                 stored.summary.num_rows()
             )));
+        }
+        if !cache {
+            return Ok(chunk);
         }
         Ok(stored.data.get_or_init(|| chunk).clone())
     }

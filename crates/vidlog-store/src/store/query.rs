@@ -201,6 +201,47 @@ impl ChunkStore {
         })
     }
 
+    /// Samples `range` (decode order) of `entity`, one at a time, holding at most one
+    /// chunk that is not otherwise in memory: bounded memory for any length.
+    pub fn video_samples<'a>(
+        &'a self,
+        entity: &'a EntityPath,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = Result<VideoSample, StoreError>> + 'a {
+        let video = self.video(entity);
+        let mut current: Option<(ChunkIdx, Arc<Chunk>)> = None;
+        range.map(move |index| {
+            let sample = video
+                .and_then(|v| v.sample(index))
+                .ok_or_else(|| StoreError::Query {
+                    entity: entity.clone(),
+                    problem: format!("sample {index} does not exist"),
+                })?;
+            let chunk = match &current {
+                Some((idx, chunk)) if *idx == sample.chunk => chunk.clone(),
+                _ => {
+                    let chunk = self.chunk_uncached(entity, sample.chunk)?;
+                    current = Some((sample.chunk, chunk.clone()));
+                    chunk
+                }
+            };
+            let bytes =
+                sample_bytes(&chunk, sample.row as usize).ok_or_else(|| StoreError::Query {
+                    entity: entity.clone(),
+                    problem: format!(
+                        "sample {index}: chunk has no {} column",
+                        VideoStream::SAMPLE
+                    ),
+                })?;
+            Ok(VideoSample {
+                index,
+                row_id: sample.row_id,
+                is_keyframe: sample.is_keyframe(),
+                bytes,
+            })
+        })
+    }
+
     /// Rows of `entity` with `from <= time <= to` on `timeline` as one Arrow record batch:
     /// `row_id`, every timeline of those rows, and each component. Sample bytes are
     /// included as `Binary`; `sample_size` and `is_keyframe` columns are added for video.

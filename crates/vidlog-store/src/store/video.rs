@@ -19,6 +19,8 @@ pub struct SampleRef {
     pub row: u32,
     pub size: u32,
     pub flags: u8,
+    /// Hash of the parameter sets (SPS / sequence header) the sample carries, if any.
+    pub parameter_sets: Option<u32>,
 }
 
 impl SampleRef {
@@ -167,6 +169,12 @@ impl VideoIndex {
                 row: row as u32,
                 size: new.rows.sizes.get(row).copied().unwrap_or(0),
                 flags: new.rows.flags.get(row).copied().unwrap_or(FLAG_UNPROBED),
+                parameter_sets: new
+                    .rows
+                    .parameter_sets
+                    .iter()
+                    .find(|(r, _)| *r as usize == row)
+                    .map(|(_, hash)| *hash),
             };
             let at = if self.samples.last().is_none_or(|s| s.row_id < row_id) {
                 self.samples.len()
