@@ -75,7 +75,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let sample = encoder
             .encode_rgb(&rgb)
             .with_context(|| format!("encoding frame {i}"))?;
-        let pts = (i as i128 * 1_000_000_000 / i128::from(args.fps)) as i64;
+        // Rounded to the nearest ns (see `import`), so export finds the 1/fps timescale.
+        let fps_i = i128::from(args.fps);
+        let pts = ((i as i128 * 1_000_000_000 + fps_i / 2) / fps_i) as i64;
         rec.set_time("time", TimeCell::from_duration_nanos(pts));
         rec.set_time("frame", TimeCell::from_sequence(i as i64));
         rec.set_time("log_time", TimeCell::timestamp_now());

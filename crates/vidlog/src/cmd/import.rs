@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use vidlog_sdk::{RecordingStream, TimeCell, VideoCodec, VideoStream};
-use vidlog_video::bitstream::h264::{AccessUnit, AccessUnitReader, PresentationOrderer};
+use vidlog_video::bitstream::h264::{AccessUnit, AccessUnitReader, H264Error, PresentationOrderer};
 
 #[derive(clap::Args)]
 #[command(
@@ -91,7 +91,13 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     );
     let file =
         File::open(&args.input).with_context(|| format!("opening {}", args.input.display()))?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let metadata = file.metadata().ok();
+    anyhow::ensure!(
+        !metadata.as_ref().is_some_and(|m| m.is_dir()),
+        "{} is a directory; pass an .h264 file",
+        args.input.display()
+    );
+    let len = metadata.map(|m| m.len()).unwrap_or(0);
     let bar = super::progress_bar(len, "importing");
     let reader = AccessUnitReader::new(Counting {
         inner: BufReader::with_capacity(1 << 20, file),
@@ -116,9 +122,18 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         bytes: 0,
     };
     let mut problems = 0u64;
+    let mut saw_sps = false;
     for au in reader {
         match au {
-            Ok(au) => importer.push(au)?,
+            Ok(au) => {
+                saw_sps |= au.sps.is_some();
+                importer.push(au)?
+            }
+            // The input itself failed (a directory, an I/O error): not a stream problem.
+            Err(e @ H264Error::Io(_)) => {
+                bar.finish_and_clear();
+                return Err(e).with_context(|| format!("reading {}", args.input.display()));
+            }
             Err(e) => {
                 problems += 1;
                 if problems <= 10 {
@@ -138,11 +153,20 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     rec.flush()?;
     drop(rec);
     bar.finish_and_clear();
-    anyhow::ensure!(
-        logged > 0,
-        "{}: no H.264 access units found (is it an Annex B .h264 file?)",
-        args.input.display()
-    );
+    if logged == 0 || !saw_sps {
+        // A recording without samples, or without the SPS any decoder needs (random bytes
+        // can hold a start code that looks like a slice), is no use; do not leave one behind.
+        let _ = std::fs::remove_file(&output);
+        anyhow::bail!(
+            "{}: no H.264 {} found (is it an Annex B .h264 file?)",
+            args.input.display(),
+            if logged == 0 {
+                "access units"
+            } else {
+                "sequence parameter set (SPS)"
+            }
+        );
+    }
     eprintln!(
         "vidlog import: {} samples ({} keyframes{}, {:.1} MB) from {} -> {} in {:.2} s{}",
         logged,
@@ -153,7 +177,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         output.display(),
         start.elapsed().as_secs_f64(),
         if problems > 0 {
-            format!("; {problems} damaged access units skipped")
+            format!("; {problems} stream problems (the first 10 are shown above)")
         } else {
             String::new()
         },
@@ -224,7 +248,10 @@ impl Importer<'_> {
                 break;
             };
             let (num, den) = self.rate;
-            let pts = i128::from(presentation) * 1_000_000_000 * i128::from(den) / i128::from(num);
+            // Rounded to the nearest ns, as MP4 tick conversions round, so `n / fps` maps back
+            // to whole ticks of the frame rate's timescale on export.
+            let (num, den) = (i128::from(num), i128::from(den));
+            let pts = (i128::from(presentation) * 1_000_000_000 * den + num / 2) / num;
             self.rec
                 .set_time("time", TimeCell::from_duration_nanos(pts as i64));
             self.rec
