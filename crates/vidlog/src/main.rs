@@ -36,11 +36,14 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One line: clap's first line, without the usage block after it.
+            // One line: clap's message without the usage block after it.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let reason = first.trim_start_matches("error: ");
-            eprintln!("vidlog: error: {reason} (see vidlog --help)");
+            let reason: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
+                .map(|l| l.trim().trim_start_matches("error: "))
+                .collect();
+            eprintln!("vidlog: error: {} (see vidlog --help)", reason.join(" "));
             return ExitCode::from(2);
         }
     };
