@@ -8,4 +8,5 @@
 
 pub mod bitstream;
 pub mod encode;
+pub mod mp4;
 pub mod probe;
