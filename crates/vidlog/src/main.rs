@@ -1,4 +1,4 @@
-//! The `vidlog` command: `demo`, `import`, `info`, `bench`.
+//! The `vidlog` command: `demo`, `import`, `info`, `export`, `bench`.
 
 mod cmd;
 mod synth;
@@ -24,6 +24,7 @@ enum Command {
     Demo(cmd::demo::DemoArgs),
     Import(cmd::import::ImportArgs),
     Info(cmd::info::InfoArgs),
+    Export(cmd::export::ExportArgs),
     Bench(cmd::bench::BenchArgs),
 }
 
@@ -51,6 +52,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Import(args) => cmd::import::run(args),
         Command::Info(args) => cmd::info::run(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -15,27 +15,38 @@ use vidlog_video::bitstream::h264::{AccessUnit, AccessUnitReader, H264Error, Pre
 
 #[derive(clap::Args)]
 #[command(
-    about = "Import a raw Annex B H.264 elementary stream (.h264) into a recording",
-    after_help = "Each access unit becomes one sample, logged in decode order. Its presentation time is\n\
-                  its picture-order rank divided by --fps, so streams with B-frames import correctly.\n\n\
+    about = "Import video into a recording: raw H.264 (.h264), MP4, or MCAP",
+    after_help = "The input kind is recognized from its first bytes.\n\
+                  - Raw Annex B H.264: each access unit becomes one sample, logged in decode order; its\n  \
+                  presentation time is its picture-order rank divided by --fps, so B-frames import correctly.\n\
+                  - MP4: --as stream (default) logs the first video track's samples in decode order at their\n  \
+                  presentation times (B-frames kept; parameter sets put in front of keyframes); --as asset\n  \
+                  logs the file whole as an AssetVideo plus one VideoFrameReference row per frame.\n\
+                  - MCAP: every foxglove.CompressedVideo (and ROS CompressedImage h264) channel becomes an\n  \
+                  entity named after its topic, samples at their message timestamps.\n\n\
                   Examples:\n  vidlog import clip.h264 --entity camera/front --fps 30 -o run.vlog\n  \
-                  vidlog import clip.264 --entity cam --fps 30000/1001 -o run.vlog"
+                  vidlog import clip.264 --entity cam --fps 30000/1001 -o run.vlog\n  \
+                  vidlog import movie.mp4 --entity cam --as asset -o movie.vlog\n  \
+                  vidlog import run.mcap -o run.vlog"
 )]
 pub struct ImportArgs {
-    /// Input elementary stream (Annex B H.264).
-    input: PathBuf,
-    /// Entity path to log the samples on.
+    /// Input: raw Annex B H.264, MP4, or MCAP.
+    pub(crate) input: PathBuf,
+    /// Entity path to log the samples on (MCAP: entities come from the topics).
     #[arg(long, default_value = "video")]
-    entity: String,
-    /// Frame rate: `30`, `29.97` or `30000/1001`.
+    pub(crate) entity: String,
+    /// Frame rate of a raw stream: `30`, `29.97` or `30000/1001`.
     #[arg(long, default_value = "30", value_parser = parse_rate)]
-    fps: (u64, u64),
-    /// Codec of the input (only h264 for raw elementary streams so far).
+    pub(crate) fps: (u64, u64),
+    /// Codec of a raw input (only h264 for raw elementary streams so far).
     #[arg(long, default_value = "h264")]
-    codec: String,
+    pub(crate) codec: String,
+    /// MP4 only: log samples as a stream, or the whole file as an asset.
+    #[arg(long = "as", value_enum, default_value = "stream")]
+    pub(crate) import_as: super::import_container::ImportAs,
     /// Output recording (default: the input with a .vlog extension).
     #[arg(short, long)]
-    output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
 }
 
 /// `30` -> (30, 1), `29.97` -> (2997, 100), `30000/1001` -> (30000, 1001).
@@ -75,6 +86,11 @@ impl<R: Read> Read for Counting<R> {
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
+    match super::import_container::sniff(&args.input) {
+        super::import_container::Container::Mp4 => return super::import_container::import_mp4(&args),
+        super::import_container::Container::Mcap => return super::import_container::import_mcap(&args),
+        super::import_container::Container::Other => {}
+    }
     let codec = VideoCodec::parse(&args.codec)
         .with_context(|| format!("unknown codec {:?}; use h264, h265 or av1", args.codec))?;
     anyhow::ensure!(

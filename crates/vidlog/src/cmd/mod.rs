@@ -2,7 +2,10 @@
 
 pub mod bench;
 pub mod demo;
+pub mod export;
+pub mod export_mcap;
 pub mod import;
+pub mod import_container;
 pub mod info;
 
 /// Parses `WIDTHxHEIGHT`.
