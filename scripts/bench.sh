@@ -54,4 +54,13 @@ echo "== info, whole process (best of 10)"
 "$vidlog" import "$clip" --entity camera/front --fps 30 -o "$out/clip.vlog" 2>/dev/null
 inf=$(best_ms 10 "$vidlog" info "$out/clip.vlog")
 echo "  vidlog info: ${inf} ms  (file $(stat -c %s "$out/clip.vlog") bytes)"
+echo "== export to MP4, whole process (best of 5), beside ffmpeg -c copy from the raw clip"
+exp=$(best_ms 5 "$vidlog" export "$out/clip.vlog" --entity camera/front -o "$out/export.mp4")
+expf=$(best_ms 5 "$vidlog" export "$out/clip.vlog" --entity camera/front --fragmented -o "$out/export_frag.mp4")
+echo "  vidlog export: ${exp} ms   --fragmented: ${expf} ms   ffmpeg -c copy: ${ff} ms   ratio: $(awk "BEGIN{printf \"%.2f\", $exp/$ff}")"
+rss=$( { /usr/bin/time -f %M "$vidlog" export "$out/clip.vlog" --entity camera/front -o "$out/export.mp4" >/dev/null; } 2>&1 | tail -1 )
+echo "  vidlog export peak RSS: ${rss} KiB (clip is $(( $(stat -c %s "$clip") / 1024 )) KiB)"
+mc=$(best_ms 5 "$vidlog" export "$out/clip.vlog" --format mcap -o "$out/export.mcap")
+echo "  vidlog export --format mcap: ${mc} ms"
+
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
