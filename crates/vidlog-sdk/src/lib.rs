@@ -22,5 +22,9 @@ pub use batcher::BatcherConfig;
 pub use recording_stream::{RecordingStream, RecordingStreamBuilder, SdkError};
 pub use sink::{FileSink, MemorySink, Sink, SinkError};
 pub use vidlog_types::{
-    AsComponents, Blob, EntityPath, TimeCell, TimeKind, TimePoint, VideoCodec, VideoStream,
+    AsComponents, AssetVideo, Blob, EntityPath, TimeCell, TimeKind, TimePoint, VideoCodec,
+    VideoFrameReference, VideoStream,
 };
+/// Presentation times (ns) of an MP4's video frames, for logging `VideoFrameReference`s
+/// next to an `AssetVideo`.
+pub use vidlog_video::mp4::read_frame_timestamps_nanos;
