@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use vidlog_types::{Chunk, VideoCodec, VideoStream};
+use vidlog_types::{Chunk, VideoStream};
 
 use crate::codec::RecordingInfo;
 use crate::file::{OpenError, RecordingFile, RecoveryReport};
@@ -39,9 +39,7 @@ impl Recording {
                 // keyframes were settled when written; the chunk fails again when queried.
                 let chunk = summary.location.and_then(|l| file.load_chunk(l).ok());
                 if let Some(chunk) = chunk.filter(|c| c.row_ids() == summary.row_ids.as_slice()) {
-                    if let Some(c) = chunk.u32s(VideoStream::CODEC)
-                        && let Some(codec) = VideoCodec::from_fourcc(c.value(c.len() - 1))
-                    {
+                    if let Some(codec) = chunk.codec() {
                         store.set_codec(&summary.entity, codec);
                     }
                     store.insert_summary(summary, Some(Arc::new(chunk)));

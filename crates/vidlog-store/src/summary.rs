@@ -80,10 +80,7 @@ impl ChunkSummary {
     /// each sample is probed once here.
     pub fn from_chunk(chunk: &Chunk, codec: Option<VideoCodec>) -> Self {
         let video = chunk.blobs(VideoStream::SAMPLE).map(|samples| {
-            let own_codec = chunk
-                .u32s(VideoStream::CODEC)
-                .and_then(|c| VideoCodec::from_fourcc(c.value(0)));
-            let codec = own_codec.or(codec);
+            let codec = chunk.codec().or(codec);
             let given = chunk.bools(VideoStream::IS_KEYFRAME);
             let mut rows = VideoRows::default();
             for row in 0..samples.len() {

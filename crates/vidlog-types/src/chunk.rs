@@ -143,6 +143,11 @@ impl Chunk {
     pub fn u32s(&self, name: &str) -> Option<&UInt32Array> {
         self.component(name)?.as_any().downcast_ref::<UInt32Array>()
     }
+    /// The codec of a `VideoStream` logged in this chunk (its last row wins).
+    pub fn codec(&self) -> Option<crate::VideoCodec> {
+        let codecs = self.u32s(crate::VideoStream::CODEC)?;
+        crate::VideoCodec::from_fourcc(codecs.value(codecs.len().checked_sub(1)?))
+    }
     pub fn bools(&self, name: &str) -> Option<&BooleanArray> {
         self.component(name)?
             .as_any()

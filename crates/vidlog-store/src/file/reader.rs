@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow_buffer::Buffer;
 use arrow_schema::SchemaRef;
-use vidlog_types::{Chunk, EntityPath, VideoCodec, VideoStream};
+use vidlog_types::{Chunk, EntityPath, VideoCodec};
 
 use super::{
     FILE_HEADER_LEN, FILE_MAGIC, FOOTER_VERSION, FORMAT_MAJOR, FORMAT_MINOR, TRAILER_LEN,
@@ -318,8 +318,7 @@ impl RecordingFile {
             }
             Ok(Decoded::Chunk(chunk)) => {
                 if chunk.is_static()
-                    && let Some(c) = chunk.u32s(VideoStream::CODEC)
-                    && let Some(codec) = VideoCodec::from_fourcc(c.value(c.len() - 1))
+                    && let Some(codec) = chunk.codec()
                 {
                     codecs.insert(chunk.entity().clone(), codec);
                 }

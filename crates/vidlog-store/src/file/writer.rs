@@ -9,7 +9,7 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use vidlog_types::{Chunk, EntityPath, VideoCodec, VideoStream};
+use vidlog_types::{Chunk, EntityPath, VideoCodec};
 
 use super::{FOOTER_VERSION, TRAILER_MAGIC, file_header};
 use crate::codec::{MessageEncoder, RecordingInfo, encode_recording_info};
@@ -103,8 +103,7 @@ impl FileWriter {
     /// Appends one chunk (and its schema the first time it is seen).
     pub fn write_chunk(&mut self, chunk: &Chunk) -> Result<(), WriteError> {
         if chunk.is_static()
-            && let Some(codec) = chunk.u32s(VideoStream::CODEC)
-            && let Some(codec) = VideoCodec::from_fourcc(codec.value(codec.len() - 1))
+            && let Some(codec) = chunk.codec()
         {
             self.codecs.insert(chunk.entity().clone(), codec);
         }

@@ -12,9 +12,7 @@ mod video;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};
 
-use vidlog_types::{
-    Chunk, ComponentName, EntityPath, TimeKind, TimelineName, VideoCodec, VideoStream,
-};
+use vidlog_types::{Chunk, ComponentName, EntityPath, TimeKind, TimelineName, VideoCodec};
 
 pub use query::{RowRef, VideoSample};
 pub use video::{DecodePlan, Diagnostic, SampleRef, VideoIndex};
@@ -134,9 +132,9 @@ impl ChunkStore {
 
     fn codec_for(&self, entity: &EntityPath, chunk: &Chunk) -> Option<VideoCodec> {
         if chunk.is_static()
-            && let Some(c) = chunk.u32s(VideoStream::CODEC)
+            && let Some(codec) = chunk.codec()
         {
-            return VideoCodec::from_fourcc(c.value(c.len() - 1));
+            return Some(codec);
         }
         self.entities.get(entity).and_then(|e| e.codec)
     }
@@ -153,10 +151,8 @@ impl ChunkStore {
         let entity = self.entities.entry(entity_path.clone()).or_default();
         let idx = entity.chunks.len() as ChunkIdx;
         if summary.is_static() {
-            if let Some(chunk) = &data
-                && let Some(c) = chunk.u32s(VideoStream::CODEC)
-            {
-                entity.codec = VideoCodec::from_fourcc(c.value(c.len() - 1)).or(entity.codec);
+            if let Some(codec) = data.as_ref().and_then(|c| c.codec()) {
+                entity.codec = Some(codec);
             }
             // A summary read from a footer may claim no rows: it then holds no static value.
             if let Some((last, &row_id)) = summary.row_ids.iter().enumerate().next_back() {
