@@ -15,10 +15,12 @@
 //! ```
 
 pub mod batcher;
+pub mod net;
 pub mod recording_stream;
 pub mod sink;
 
 pub use batcher::BatcherConfig;
+pub use net::{NetworkOptions, NetworkSink};
 pub use recording_stream::{RecordingStream, RecordingStreamBuilder, SdkError};
 pub use sink::{FileSink, MemorySink, Sink, SinkError};
 pub use vidlog_types::{

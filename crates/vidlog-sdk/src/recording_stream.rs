@@ -22,6 +22,7 @@ use vidlog_types::{
 };
 
 use crate::batcher::{Batcher, BatcherConfig, Command};
+use crate::net::{NetworkOptions, NetworkSink};
 use crate::sink::{FileSink, MemorySink, Sink, SinkError};
 
 /// Why a log call or the stream failed.
@@ -88,6 +89,31 @@ impl RecordingStreamBuilder {
         let sink = MemorySink::new();
         let stream = self.sink(Arc::new(sink.clone()))?;
         Ok((stream, sink))
+    }
+
+    /// Streams to a `vidlog serve` server at `addr` (`host:port`, e.g. `127.0.0.1:9877`).
+    ///
+    /// Returns once the server accepted the handshake; if it cannot be reached within
+    /// [`NetworkOptions::connect_timeout`] (5 s), returns anyway and keeps trying in the
+    /// background, buffering. A server that refuses (another protocol version) is an
+    /// error. See [`crate::net`].
+    pub fn connect(self, addr: &str) -> Result<RecordingStream, SdkError> {
+        self.connect_with(addr, NetworkOptions::default())
+    }
+
+    /// [`RecordingStreamBuilder::connect`] with explicit network options.
+    pub fn connect_with(
+        self,
+        addr: &str,
+        options: NetworkOptions,
+    ) -> Result<RecordingStream, SdkError> {
+        let config = match self.batcher {
+            Some(c) => c,
+            None => BatcherConfig::from_env().map_err(SdkError::Config)?,
+        };
+        let info = self.info();
+        let sink = NetworkSink::connect(addr, info.clone(), options)?;
+        Ok(RecordingStream::start(info, config, Arc::new(sink)))
     }
 
     /// Logs into any sink.

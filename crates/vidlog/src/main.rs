@@ -1,4 +1,4 @@
-//! The `vidlog` command: `demo`, `import`, `info`, `export`, `bench`.
+//! The `vidlog` command: `demo`, `import`, `info`, `export`, `serve`, `bench`.
 
 mod cmd;
 mod synth;
@@ -25,6 +25,7 @@ enum Command {
     Import(cmd::import::ImportArgs),
     Info(cmd::info::InfoArgs),
     Export(cmd::export::ExportArgs),
+    Serve(cmd::serve::ServeArgs),
     Bench(cmd::bench::BenchArgs),
 }
 
@@ -53,6 +54,7 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(args),
         Command::Info(args) => cmd::info::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

@@ -34,6 +34,9 @@ pub struct DemoArgs {
     /// Do not pace frames in real time.
     #[arg(long)]
     fast: bool,
+    /// Stream to a running `vidlog serve` at this address instead of writing a file.
+    #[arg(long, value_name = "ADDR")]
+    connect: Option<String>,
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
@@ -52,15 +55,25 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     })
     .context("starting the H.264 encoder")?;
     let camera = SyntheticCamera::new(width, height, fps);
-    let rec = RecordingStream::builder("vidlog_demo")
-        .save(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
+    let builder = RecordingStream::builder("vidlog_demo");
+    let (rec, destination) = match &args.connect {
+        Some(addr) => (
+            builder
+                .connect(addr.as_str())
+                .with_context(|| format!("connecting to {addr}"))?,
+            format!("vidlog serve at {addr}"),
+        ),
+        None => (
+            builder
+                .save(&args.output)
+                .with_context(|| format!("creating {}", args.output.display()))?,
+            args.output.display().to_string(),
+        ),
+    };
     rec.log_static(args.entity.as_str(), &VideoStream::new(VideoCodec::H264))?;
     eprintln!(
-        "vidlog demo: {width}x{height} at {} fps for {} s -> {}",
-        args.fps,
-        args.seconds,
-        args.output.display()
+        "vidlog demo: {width}x{height} at {} fps for {} s -> {destination}",
+        args.fps, args.seconds,
     );
     let start = Instant::now();
     let mut rgb = Vec::new();
@@ -92,6 +105,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         "vidlog demo: {frames} frames in {:.2} s",
         start.elapsed().as_secs_f64()
     );
+    if args.connect.is_some() {
+        return Ok(());
+    }
     super::info::run(super::info::InfoArgs {
         path: args.output,
         json: false,

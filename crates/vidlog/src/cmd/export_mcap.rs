@@ -13,7 +13,10 @@ use vidlog_types::{EntityPath, TimeKind};
 use super::export::{ExportArgs, pick_entity, pick_timeline};
 
 pub fn run(recording: &Recording, args: &ExportArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.output.as_os_str() != "-", "MCAP export needs a file: pass -o FILE.mcap");
+    anyhow::ensure!(
+        args.output.as_os_str() != "-",
+        "MCAP export needs a file: pass -o FILE.mcap"
+    );
     anyhow::ensure!(
         args.from.is_none() && args.to.is_none() && !args.fragmented,
         "--from, --to and --fragmented apply to MP4 export"
@@ -24,11 +27,14 @@ pub fn run(recording: &Recording, args: &ExportArgs) -> anyhow::Result<()> {
         None => store.video_entities().cloned().collect(),
     };
     anyhow::ensure!(!entities.is_empty(), "the recording has no video entity");
-    let file = File::create(&args.output).with_context(|| format!("creating {}", args.output.display()))?;
+    let file = File::create(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
     let mut writer = McapVideoWriter::new(BufWriter::with_capacity(1 << 20, file))?;
     let mut total = 0usize;
     for entity in &entities {
-        let video = store.video(entity).context("video entity without an index")?;
+        let video = store
+            .video(entity)
+            .context("video entity without an index")?;
         let codec = store
             .codec(entity)
             .with_context(|| format!("{entity}: no codec logged, so it cannot be exported"))?;

@@ -33,7 +33,9 @@ pub enum Container {
 
 pub fn sniff(path: &Path) -> Container {
     let mut head = [0u8; 12];
-    let Ok(mut file) = File::open(path) else { return Container::Other };
+    let Ok(mut file) = File::open(path) else {
+        return Container::Other;
+    };
     let n = file.read(&mut head).unwrap_or(0);
     if n >= 8 && head[..8] == *b"\x89MCAP0\r\n" {
         Container::Mcap
@@ -45,8 +47,14 @@ pub fn sniff(path: &Path) -> Container {
 }
 
 fn output_path(args: &ImportArgs) -> anyhow::Result<PathBuf> {
-    let output = args.output.clone().unwrap_or_else(|| args.input.with_extension("vlog"));
-    anyhow::ensure!(output != args.input, "the output would overwrite the input; pass -o");
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| args.input.with_extension("vlog"));
+    anyhow::ensure!(
+        output != args.input,
+        "the output would overwrite the input; pass -o"
+    );
     Ok(output)
 }
 
@@ -87,7 +95,8 @@ pub fn import_mp4(args: &ImportArgs) -> anyhow::Result<()> {
     let entity = args.entity.as_str();
     match args.import_as {
         ImportAs::Asset => {
-            let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
+            let bytes =
+                std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
             let times = read_frame_timestamps_nanos(&bytes)
                 .with_context(|| format!("{}: reading the frame times", input.display()))?;
             let size = bytes.len();
@@ -115,11 +124,16 @@ pub fn import_mp4(args: &ImportArgs) -> anyhow::Result<()> {
                 .enumerate()
                 .find(|(_, t)| t.codec.is_some())
                 .with_context(|| {
-                    let found: Vec<String> = tracks.iter().map(|t| t.codec_string.clone()).collect();
+                    let found: Vec<String> =
+                        tracks.iter().map(|t| t.codec_string.clone()).collect();
                     format!(
                         "{}: no H.264, H.265 or AV1 video track (tracks: {})",
                         input.display(),
-                        if found.is_empty() { "none".into() } else { found.join(", ") }
+                        if found.is_empty() {
+                            "none".into()
+                        } else {
+                            found.join(", ")
+                        }
                     )
                 })?;
             let track = track.clone();
@@ -131,7 +145,10 @@ pub fn import_mp4(args: &ImportArgs) -> anyhow::Result<()> {
             for (r, &i) in order.iter().enumerate() {
                 rank[i] = r as i64;
             }
-            let bar = super::progress_bar(track.samples.iter().map(|s| u64::from(s.size)).sum(), "importing");
+            let bar = super::progress_bar(
+                track.samples.iter().map(|s| u64::from(s.size)).sum(),
+                "importing",
+            );
             let result = with_recording(&output, |rec| {
                 rec.log_static(entity, &VideoStream::new(codec))?;
                 let mut keyframes = 0;
@@ -141,9 +158,15 @@ pub fn import_mp4(args: &ImportArgs) -> anyhow::Result<()> {
                         .with_context(|| format!("{}: sample {i}", input.display()))?;
                     bar.inc(u64::from(sample.size));
                     keyframes += usize::from(sample.is_sync);
-                    rec.set_time("time", TimeCell::from_duration_nanos(sample.pts_ns(track.timescale)));
+                    rec.set_time(
+                        "time",
+                        TimeCell::from_duration_nanos(sample.pts_ns(track.timescale)),
+                    );
                     rec.set_time("frame", TimeCell::from_sequence(rank[i]));
-                    rec.log(entity, &VideoStream::from_sample(data).with_keyframe(sample.is_sync))?;
+                    rec.log(
+                        entity,
+                        &VideoStream::from_sample(data).with_keyframe(sample.is_sync),
+                    )?;
                 }
                 Ok(format!(
                     "{} samples ({keyframes} keyframes, {}, {}x{}) from {} track {} on {entity}",
@@ -170,7 +193,8 @@ pub fn import_mcap(args: &ImportArgs) -> anyhow::Result<()> {
     let output = output_path(args)?;
     let input = &args.input;
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let reader = McapVideoReader::open(&bytes).with_context(|| format!("reading {}", input.display()))?;
+    let reader =
+        McapVideoReader::open(&bytes).with_context(|| format!("reading {}", input.display()))?;
     let channels = reader.video_channels().to_vec();
     anyhow::ensure!(
         !channels.is_empty(),
@@ -192,7 +216,9 @@ pub fn import_mcap(args: &ImportArgs) -> anyhow::Result<()> {
         let mut count = 0u64;
         for message in reader.messages()? {
             let message = message.with_context(|| format!("reading {}", input.display()))?;
-            let Some((entity, _, wall_clock)) = entities.get_mut(&message.channel) else { continue };
+            let Some((entity, _, wall_clock)) = entities.get_mut(&message.channel) else {
+                continue;
+            };
             let is_wall_clock = *wall_clock.get_or_insert(message.pts_ns >= WALL_CLOCK_NANOS);
             let cell = if is_wall_clock {
                 TimeCell::from_timestamp_nanos(message.pts_ns)
@@ -201,7 +227,11 @@ pub fn import_mcap(args: &ImportArgs) -> anyhow::Result<()> {
             };
             rec.reset_time();
             rec.set_time("time", cell);
-            rec.log_at(entity.clone(), rec.time(), &VideoStream::from_sample(message.data))?;
+            rec.log_at(
+                entity.clone(),
+                rec.time(),
+                &VideoStream::from_sample(message.data),
+            )?;
             count += 1;
         }
         Ok(format!(

@@ -7,6 +7,7 @@ pub mod export_mcap;
 pub mod import;
 pub mod import_container;
 pub mod info;
+pub mod serve;
 
 /// Parses `WIDTHxHEIGHT`.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -1,0 +1,428 @@
+//! The live recordings: per recording a [`ChunkStore`], the recording file being written,
+//! the chunk ids seen (resends are ignored), its subscribers, and the server-wide memory
+//! bound.
+//!
+//! Files: a recording is written to `<data-dir>/<recording_id>.vlog`. The writer stays
+//! open while the server runs, so a producer that reconnects appends to the same file.
+//! A recording that already has files from an earlier server run gets a new segment,
+//! `<recording_id>.<n>.vlog`; the chunk ids of the earlier segments are read from their
+//! footers so resent chunks are not stored twice. Files are finished (footer written) when
+//! the server shuts down.
+//!
+//! Memory: every chunk's payload size counts against `memory_limit`. Above it, whole
+//! recordings drop their chunk bytes from memory, finished recordings first (least
+//! recently active first), then live ones: the store is reopened from the recording file,
+//! which loads chunks on demand.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+use vidlog_store::codec::RecordingInfo;
+use vidlog_store::store::ChunkIdx;
+use vidlog_store::summary::FLAG_KEYFRAME;
+use vidlog_store::{ChunkStore, FileWriter, Recording};
+use vidlog_types::{Chunk, EntityPath, VideoStream};
+
+use crate::subscription::{ChunkKind, Subscriber, Subscription};
+
+/// Why a chunk or recording could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreChunkError {
+    #[error(
+        "recording id {0:?} cannot name a file: use 1 to 128 letters, digits, '-', '_' or '.', not starting with '.'"
+    )]
+    BadRecordingId(String),
+    #[error("recording {recording}: {reason}")]
+    Storage { recording: String, reason: String },
+}
+
+/// What `/api/recordings` lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingOverview {
+    pub id: String,
+    pub application_id: String,
+    pub started_unix_nanos: i64,
+    /// A producer is connected.
+    pub live: bool,
+    pub entities: Vec<String>,
+    pub rows: u64,
+    pub video_samples: u64,
+    pub chunks: u64,
+    /// Files of this recording in `data_dir`, oldest first.
+    pub files: Vec<String>,
+}
+
+pub(crate) struct RecordingState {
+    pub info: Option<RecordingInfo>,
+    pub store: ChunkStore,
+    writer: Option<FileWriter>,
+    files: Vec<PathBuf>,
+    seen: HashSet<u64>,
+    /// Every stored chunk, in arrival order.
+    pub arrived: Vec<(EntityPath, ChunkIdx)>,
+    producers: usize,
+    last_active: Instant,
+    memory: u64,
+    subscribers: Vec<Subscriber>,
+}
+
+/// One recording, live or finished.
+pub(crate) struct LiveRecording {
+    pub id: String,
+    pub state: RwLock<RecordingState>,
+}
+
+impl LiveRecording {
+    pub(crate) fn new(id: &str) -> Self {
+        LiveRecording {
+            id: id.to_owned(),
+            state: RwLock::new(RecordingState {
+                info: None,
+                store: ChunkStore::new(),
+                writer: None,
+                files: Vec::new(),
+                seen: HashSet::new(),
+                arrived: Vec::new(),
+                producers: 0,
+                last_active: Instant::now(),
+                memory: 0,
+                subscribers: Vec::new(),
+            }),
+        }
+    }
+
+    /// Marks a producer as gone (its connection ended).
+    pub fn producer_left(&self) {
+        let mut state = self.state.write();
+        state.producers = state.producers.saturating_sub(1);
+        state.last_active = Instant::now();
+    }
+
+    pub fn overview(&self) -> Option<RecordingOverview> {
+        let state = self.state.read();
+        let info = state.info.as_ref()?;
+        let store = &state.store;
+        Some(RecordingOverview {
+            id: self.id.clone(),
+            application_id: info.application_id.clone(),
+            started_unix_nanos: info.started_unix_nanos,
+            live: state.producers > 0,
+            entities: store.entity_paths().map(|e| e.to_string()).collect(),
+            rows: store.num_rows(),
+            video_samples: store
+                .video_entities()
+                .filter_map(|e| store.video(e))
+                .map(|v| v.len() as u64)
+                .sum(),
+            chunks: state.arrived.len() as u64,
+            files: state
+                .files
+                .iter()
+                .filter_map(|f| f.file_name())
+                .map(|f| f.to_string_lossy().into_owned())
+                .collect(),
+        })
+    }
+}
+
+/// All recordings of a server.
+pub(crate) struct Recordings {
+    data_dir: PathBuf,
+    memory_limit: u64,
+    memory: AtomicU64,
+    map: RwLock<BTreeMap<String, Arc<LiveRecording>>>,
+    /// Serializes evictions (one at a time is enough).
+    evicting: Mutex<()>,
+}
+
+/// Whether a chunk was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stored {
+    New,
+    Duplicate,
+}
+
+impl Recordings {
+    pub fn new(data_dir: PathBuf, memory_limit: u64) -> Self {
+        Recordings {
+            data_dir,
+            memory_limit,
+            memory: AtomicU64::new(0),
+            map: RwLock::new(BTreeMap::new()),
+            evicting: Mutex::new(()),
+        }
+    }
+
+    pub fn memory_in_use(&self) -> u64 {
+        self.memory.load(Ordering::Relaxed)
+    }
+
+    fn entry(&self, id: &str) -> Arc<LiveRecording> {
+        if let Some(r) = self.map.read().get(id) {
+            return r.clone();
+        }
+        self.map
+            .write()
+            .entry(id.to_owned())
+            .or_insert_with(|| Arc::new(LiveRecording::new(id)))
+            .clone()
+    }
+
+    pub fn get(&self, id: &str) -> Option<Arc<LiveRecording>> {
+        self.map.read().get(id).cloned()
+    }
+
+    pub fn overviews(&self) -> Vec<RecordingOverview> {
+        let all: Vec<Arc<LiveRecording>> = self.map.read().values().cloned().collect();
+        all.iter().filter_map(|r| r.overview()).collect()
+    }
+
+    /// A producer starts sending `info`'s recording: opens (or reuses) its file.
+    pub fn attach_producer(
+        &self,
+        info: &RecordingInfo,
+    ) -> Result<Arc<LiveRecording>, StoreChunkError> {
+        let id = &info.recording_id;
+        if !is_file_safe(id) {
+            return Err(StoreChunkError::BadRecordingId(id.clone()));
+        }
+        let recording = self.entry(id);
+        {
+            let mut state = recording.state.write();
+            if state.writer.is_none() {
+                let (path, earlier) = next_segment(&self.data_dir, id);
+                for file in &earlier {
+                    match Recording::open(file) {
+                        Ok(old) => {
+                            let entities: Vec<EntityPath> =
+                                old.store.entity_paths().cloned().collect();
+                            for entity in &entities {
+                                state
+                                    .seen
+                                    .extend(old.store.summaries(entity).map(|s| s.id.0));
+                            }
+                        }
+                        Err(e) => tracing::warn!(
+                            "recording {id}: earlier file {} unreadable, resent chunks may be stored twice: {e}",
+                            file.display()
+                        ),
+                    }
+                }
+                let writer =
+                    FileWriter::create(&path, info).map_err(|e| StoreChunkError::Storage {
+                        recording: id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                tracing::info!("recording {id}: writing {}", path.display());
+                state.files = earlier;
+                state.files.push(path);
+                state.writer = Some(writer);
+            }
+            if state.info.is_none() {
+                state.info = Some(info.clone());
+            }
+            state.producers += 1;
+            state.last_active = Instant::now();
+        }
+        Ok(recording)
+    }
+
+    /// Stores a chunk of `recording` (file first, then memory) and fans it out.
+    /// `bytes` is its payload size, counted against the memory limit.
+    pub fn store_chunk(
+        &self,
+        recording: &LiveRecording,
+        chunk: Chunk,
+        bytes: u64,
+    ) -> Result<Stored, StoreChunkError> {
+        {
+            let mut state = recording.state.write();
+            let state = &mut *state;
+            state.last_active = Instant::now();
+            if state.seen.contains(&chunk.id().0) {
+                return Ok(Stored::Duplicate);
+            }
+            let writer = state
+                .writer
+                .as_mut()
+                .ok_or_else(|| StoreChunkError::Storage {
+                    recording: recording.id.clone(),
+                    reason: "the recording file is closed (server shutting down)".into(),
+                })?;
+            writer
+                .write_chunk(&chunk)
+                .map_err(|e| StoreChunkError::Storage {
+                    recording: recording.id.clone(),
+                    reason: e.to_string(),
+                })?;
+            state.seen.insert(chunk.id().0);
+            let chunk = Arc::new(chunk);
+            let entity = chunk.entity().clone();
+            state.store.insert(chunk.clone());
+            let idx = state.store.summaries(&entity).count().saturating_sub(1) as ChunkIdx;
+            let kind = classify(&state.store, &chunk);
+            state.arrived.push((entity, idx));
+            state.memory += bytes;
+            self.memory.fetch_add(bytes, Ordering::Relaxed);
+            state.subscribers.retain_mut(|s| s.offer(&chunk, kind));
+        }
+        if self.memory.load(Ordering::Relaxed) > self.memory_limit {
+            self.enforce_memory_limit();
+        }
+        Ok(Stored::New)
+    }
+
+    /// See the module documentation.
+    fn enforce_memory_limit(&self) {
+        let Some(_one) = self.evicting.try_lock() else {
+            return;
+        };
+        while self.memory.load(Ordering::Relaxed) > self.memory_limit {
+            let all: Vec<Arc<LiveRecording>> = self.map.read().values().cloned().collect();
+            let victim = all
+                .iter()
+                .filter_map(|r| {
+                    let s = r.state.read();
+                    (s.memory > 0 && s.writer.is_some())
+                        .then(|| (s.producers > 0, s.last_active, r.clone()))
+                })
+                .min_by_key(|(live, at, _)| (*live, *at));
+            let Some((_, _, victim)) = victim else {
+                return;
+            };
+            let mut state = victim.state.write();
+            let Some(path) = state.writer.as_ref().map(|w| w.path().to_path_buf()) else {
+                continue;
+            };
+            match Recording::open(&path) {
+                Ok(reopened) => {
+                    state.store = reopened.store;
+                    self.memory.fetch_sub(state.memory, Ordering::Relaxed);
+                    tracing::info!(
+                        "recording {}: {} bytes of chunks dropped from memory (memory limit {}), kept on disk",
+                        victim.id,
+                        state.memory,
+                        self.memory_limit
+                    );
+                    state.memory = 0;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "recording {}: cannot reopen {} to free memory: {e}",
+                        victim.id,
+                        path.display()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    pub fn subscribe(&self, id: &str) -> Subscription {
+        let recording = self.entry(id);
+        // Under the lock: no chunk falls between the backlog and the live queue.
+        let mut state = recording.state.write();
+        let backlog = state.arrived.clone();
+        let (subscriber, subscription) = Subscription::new(recording.clone(), backlog);
+        state.subscribers.push(subscriber);
+        subscription
+    }
+
+    /// Writes every file's footer and ends every subscription.
+    pub fn finish_all(&self) {
+        let all: Vec<Arc<LiveRecording>> = self.map.read().values().cloned().collect();
+        for recording in all {
+            let mut state = recording.state.write();
+            state.subscribers.clear();
+            if let Some(mut writer) = state.writer.take()
+                && let Err(e) = writer.finish()
+            {
+                tracing::error!("recording {}: {e}", recording.id);
+            }
+        }
+    }
+}
+
+/// How subscribers treat a chunk when they fall behind.
+fn classify(store: &ChunkStore, chunk: &Chunk) -> ChunkKind {
+    if chunk.is_static() {
+        return ChunkKind::Static;
+    }
+    if chunk.blobs(VideoStream::SAMPLE).is_none() {
+        return ChunkKind::Other;
+    }
+    let starts_with_keyframe = store
+        .summaries(chunk.entity())
+        .last()
+        .and_then(|s| s.video.as_ref())
+        .and_then(|v| v.flags.first())
+        .is_some_and(|f| f & FLAG_KEYFRAME != 0);
+    ChunkKind::Video {
+        starts_with_keyframe,
+    }
+}
+
+fn is_file_safe(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The file to write `id` to, and the files of earlier runs (oldest first).
+fn next_segment(dir: &Path, id: &str) -> (PathBuf, Vec<PathBuf>) {
+    let mut earlier = Vec::new();
+    let first = dir.join(format!("{id}.vlog"));
+    if !first.exists() {
+        return (first, earlier);
+    }
+    earlier.push(first);
+    let mut n = 1u64;
+    loop {
+        let path = dir.join(format!("{id}.{n}.vlog"));
+        if !path.exists() {
+            return (path, earlier);
+        }
+        earlier.push(path);
+        n += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_ids_must_name_files() {
+        assert!(is_file_safe("0123abcd-cam_1.x"));
+        for bad in [
+            "",
+            "..",
+            "../etc",
+            "a/b",
+            ".hidden",
+            "a b",
+            &"x".repeat(129),
+        ] {
+            assert!(!is_file_safe(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn segments_count_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, earlier) = next_segment(dir.path(), "rec");
+        assert!(earlier.is_empty());
+        std::fs::write(&a, b"").unwrap();
+        let (b, earlier) = next_segment(dir.path(), "rec");
+        assert_eq!(earlier, vec![a]);
+        assert!(b.ends_with("rec.1.vlog"));
+    }
+}
