@@ -251,6 +251,7 @@ fn explicit_last_duration_and_timescale() {
                 timescale: Some(90_000),
                 last_duration: Some(100_000_000),
                 start: None,
+                end: None,
             },
             Some(90_000),
         );

@@ -64,6 +64,10 @@ pub struct DemuxTrack {
     pub timescale: u32,
     /// Samples in decode order.
     pub samples: Vec<DemuxSample>,
+    /// Where the edit list's presentation ends (track timescale, same origin as
+    /// [`DemuxSample::pts`]), when it gives one: samples presented at or after it are decoded
+    /// (they may be references) but not shown.
+    pub presentation_end: Option<i64>,
 }
 
 /// How a track's samples turn into Annex B.
@@ -565,13 +569,16 @@ impl<R: Read + Seek> Mp4Demuxer<R> {
     }
 }
 
-/// Presentation times (ns) of the first video track's frames, in presentation order.
+/// Presentation times (ns) of the first video track's frames, in presentation order: the
+/// frames the edit list shows (pre-roll before it and frames after its end left out).
 pub fn read_frame_timestamps_nanos(mp4_bytes: &[u8]) -> Result<Vec<i64>, Mp4Error> {
     let demuxer = Mp4Demuxer::open(Cursor::new(mp4_bytes))?;
     let track = demuxer.tracks().first().ok_or(Mp4Error::NoVideoTrack)?;
+    let end = track.presentation_end.unwrap_or(i64::MAX);
     let mut pts: Vec<i64> = track
         .samples
         .iter()
+        .filter(|s| s.pts >= 0 && s.pts < end)
         .map(|s| s.pts_ns(track.timescale))
         .collect();
     pts.sort_unstable();
@@ -622,6 +629,7 @@ fn parse_trak(
 
     // Edit list: presentation = composition - media_time + empty edits before it.
     let mut pts_shift = 0i64;
+    let mut presentation_end = None;
     if let Some(edts) = find(&kids, b"edts") {
         let edts_kids = children(edts.payload, edts.payload_offset, &edts.path)?;
         if let Some(elst) = find(&edts_kids, b"elst") {
@@ -652,6 +660,14 @@ fn parse_trak(
                     continue;
                 }
                 pts_shift = empty.saturating_sub(media_time);
+                // A segment duration of 0 means "to the end of the media" (fragmented files).
+                // Rounded up, so a coarse movie timescale never hides the last frame.
+                if duration > 0 && mvhd_timescale > 0 {
+                    let mvhd = i128::from(mvhd_timescale);
+                    let scaled = (i128::from(duration) * i128::from(timescale) + mvhd - 1) / mvhd;
+                    presentation_end =
+                        Some(empty.saturating_add(i64::try_from(scaled).unwrap_or(i64::MAX)));
+                }
                 break;
             }
         }
@@ -673,6 +689,7 @@ fn parse_trak(
             height,
             timescale,
             samples,
+            presentation_end,
         },
         format,
         pts_shift,
@@ -1017,7 +1034,7 @@ fn check_in_file(samples: &[DemuxSample], file_len: u64, path: &str) -> Result<(
                 offset: s.offset,
                 problem: format!(
                     "sample {i} ({} bytes at byte {}) ends past the end of the file ({file_len} \
-                     bytes); the MP4 is truncated",
+                     bytes), as in a truncated file",
                     s.size, s.offset
                 ),
             });

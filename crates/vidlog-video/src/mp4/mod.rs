@@ -144,6 +144,10 @@ pub struct Mp4Options {
     /// Presentation start (ns): samples presented before it are pre-roll (decoded, hidden by the
     /// edit list); presentation time 0 is this instant. `None`: the first presented frame.
     pub start: Option<i64>,
+    /// Presentation end (ns, exclusive): samples presented at or after it stay in the media
+    /// (earlier frames may reference them) but the edit list hides them. `None`: the end of the
+    /// last frame.
+    pub end: Option<i64>,
     /// Duration of the last frame (ns); `None`: the median frame interval.
     pub last_duration: Option<i64>,
 }

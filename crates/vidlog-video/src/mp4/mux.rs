@@ -108,7 +108,8 @@ impl<W: Write> Mp4Muxer<W> {
         options: Mp4Options,
         seekable: Option<(u64, PatchFn<W>)>,
     ) -> Result<Self, Mp4Error> {
-        let plan = TimingPlan::new(pts, options.timescale, options.start, options.last_duration)?;
+        let plan = TimingPlan::new(pts, options.timescale, options.start, options.last_duration)?
+            .ending_at(options.end)?;
         let mut head = BoxWriter::new();
         let layout = match (options.fragmented, seekable) {
             (true, _) => {

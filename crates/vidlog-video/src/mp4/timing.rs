@@ -303,6 +303,31 @@ impl TimingPlan {
         })
     }
 
+    /// Ends the presentation at `end_ns` (exclusive) when that is before the end of the last
+    /// frame: the later frames stay in the media (earlier frames may need them as references)
+    /// and the edit list hides them.
+    pub fn ending_at(mut self, end_ns: Option<i64>) -> Result<Self, Mp4Error> {
+        let Some(end_ns) = end_ns else {
+            return Ok(self);
+        };
+        let end = ns_to_ticks(end_ns, self.timescale) - ns_to_ticks(self.origin_ns, self.timescale);
+        if end <= 0 {
+            return Err(Mp4Error::InvalidOption(format!(
+                "end {end_ns} ns is not after the start ({} ns): nothing to present",
+                self.origin_ns
+            )));
+        }
+        let end = end as u64;
+        if end < self.presentation_duration {
+            self.presentation_duration = end;
+            self.edit = Some(EditSegment {
+                media_time: self.edit.map_or(0, |e| e.media_time),
+                segment_duration: end,
+            });
+        }
+        Ok(self)
+    }
+
     /// Number of samples planned.
     pub fn len(&self) -> usize {
         self.dts.len()
@@ -411,5 +436,29 @@ mod tests {
         // A 10 s gap does not fit u32 ticks at 1e9, but whole microseconds are exact at 1e6.
         let pts = [0, 1_000, 10_000_000_000];
         assert_eq!(choose_timescale(&pts), 1_000_000);
+    }
+
+    #[test]
+    fn ending_early_hides_the_later_frames() {
+        // Decode order I0 P3 B1 B2 with presentation cut after frame 1.
+        let pts = thirtieths(&[0, 3, 1, 2]);
+        let plan = TimingPlan::new(&pts, None, None, None)
+            .and_then(|p| p.ending_at(Some(pts[3])))
+            .expect("plans");
+        assert_eq!(plan.presentation_duration, 2);
+        assert_eq!(plan.edit.map(|e| e.segment_duration), Some(2));
+        let whole = TimingPlan::new(&pts, None, None, None).expect("plans");
+        assert_eq!(
+            plan.edit.map(|e| e.media_time),
+            whole.edit.map(|e| e.media_time)
+        );
+        assert_eq!(plan.media_duration, whole.media_duration);
+        // An end after the last frame changes nothing; one at the start is refused.
+        let later = whole
+            .clone()
+            .ending_at(Some(ticks_to_ns(9, 30)))
+            .expect("plans");
+        assert_eq!(later, whole);
+        assert!(whole.ending_at(Some(0)).is_err());
     }
 }

@@ -87,7 +87,10 @@ pub struct ExportSummary {
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let to_stdout = args.output.as_os_str() == "-";
-    anyhow::ensure!(!(to_stdout && args.json), "--json prints on stdout; it cannot be used with -o -");
+    anyhow::ensure!(
+        !(to_stdout && args.json),
+        "--json prints on stdout; it cannot be used with -o -"
+    );
     let recording = Recording::open(&args.recording)
         .with_context(|| format!("opening {}", args.recording.display()))?;
     if let Some(report) = recording.recovery() {
@@ -105,7 +108,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         .with_context(|| format!("{entity}: some samples have no time on timeline {timeline:?}"))?;
     let parse = |text: &Option<String>, what: &str| -> anyhow::Result<Option<i64>> {
         text.as_deref()
-            .map(|t| kind.parse_value(t).map_err(|e| anyhow::anyhow!("--{what}: {e}")))
+            .map(|t| {
+                kind.parse_value(t)
+                    .map_err(|e| anyhow::anyhow!("--{what}: {e}"))
+            })
             .transpose()
     };
     let from = parse(&args.from, "from")?;
@@ -141,14 +147,27 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             .video_samples(&entity, segment.start..segment.start + 1)
             .next()
             .context("segment is empty")??;
-        let entry = SampleEntry::from_keyframe(codec, first.as_slice())
-            .with_context(|| format!("{entity} sample {}: building the MP4 sample entry", segment.start))?;
+        let entry = SampleEntry::from_keyframe(codec, first.as_slice()).with_context(|| {
+            format!(
+                "{entity} sample {}: building the MP4 sample entry",
+                segment.start
+            )
+        })?;
         let codec_string = entry.codec_string();
         let segment_pts = &pts[segment.clone()];
         let options = Mp4Options {
             fragmented: args.fragmented,
             timescale: None,
-            start: if n == 0 { range.start.filter(|s| segment_pts.iter().any(|p| p < s)) } else { None },
+            start: if n == 0 {
+                range.start.filter(|s| segment_pts.iter().any(|p| p < s))
+            } else {
+                None
+            },
+            end: if n + 1 == segments.len() {
+                range.end
+            } else {
+                None
+            },
             last_duration: last_frame_duration(video, &timeline, segment_pts),
         };
         let summary = if to_stdout {
@@ -156,13 +175,32 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             let muxer = Mp4Muxer::new_streaming(out, entry, segment_pts, options)?;
             write_samples(muxer, store, &entity, segment.clone(), &bar)?
         } else {
-            let file = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
-            let muxer = Mp4Muxer::new(BufWriter::with_capacity(1 << 20, file), entry, segment_pts, options)?;
-            write_samples(muxer, store, &entity, segment.clone(), &bar)
-                .with_context(|| format!("writing {}", path.display()))?
+            let file =
+                File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+            let written = Mp4Muxer::new(
+                BufWriter::with_capacity(1 << 20, file),
+                entry,
+                segment_pts,
+                options,
+            )
+            .map_err(anyhow::Error::from)
+            .and_then(|muxer| write_samples(muxer, store, &entity, segment.clone(), &bar))
+            .with_context(|| format!("writing {}", path.display()));
+            match written {
+                Ok(summary) => summary,
+                Err(e) => {
+                    // No half-written MP4 left behind.
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+            }
         };
         files.push(ExportedFile {
-            path: if to_stdout { "-".into() } else { path.display().to_string() },
+            path: if to_stdout {
+                "-".into()
+            } else {
+                path.display().to_string()
+            },
             first_sample: segment.start,
             samples: summary.samples,
             timescale: summary.timescale,
@@ -176,17 +214,33 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         eprintln!(
             "vidlog export: the stream's parameters change mid-way, so it was split into {} files: {}",
             files.len(),
-            files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", ")
+            files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
-    let summary = ExportSummary { entity: entity.to_string(), timeline, from, to, files };
+    let summary = ExportSummary {
+        entity: entity.to_string(),
+        timeline,
+        from,
+        to,
+        files,
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else if !to_stdout {
         for f in &summary.files {
             eprintln!(
                 "vidlog export: {} samples of {} ({}) -> {} ({:.3} s, {} bytes, timescale {})",
-                f.samples, summary.entity, f.codec_string, f.path, f.duration_seconds, f.bytes, f.timescale
+                f.samples,
+                summary.entity,
+                f.codec_string,
+                f.path,
+                f.duration_seconds,
+                f.bytes,
+                f.timescale
             );
         }
     }
@@ -228,7 +282,10 @@ pub fn pick_entity(store: &ChunkStore, asked: Option<&str>) -> anyhow::Result<En
         None => match videos.as_slice() {
             [only] => Ok((*only).clone()),
             [] => bail!("the recording has no video entity"),
-            _ => bail!("the recording has several video entities; pick one with --entity: {}", list(&videos)),
+            _ => bail!(
+                "the recording has several video entities; pick one with --entity: {}",
+                list(&videos)
+            ),
         },
     }
 }
@@ -237,12 +294,21 @@ fn list(entities: &[&EntityPath]) -> String {
     if entities.is_empty() {
         return "none".into();
     }
-    entities.iter().map(|e| e.to_string()).collect::<Vec<_>>().join(", ")
+    entities
+        .iter()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The timeline asked for, or the stream's duration timeline, or its timestamp timeline.
-pub fn pick_timeline(video: &VideoIndex, asked: Option<&str>, entity: &EntityPath) -> anyhow::Result<(String, TimeKind)> {
-    let mut timelines: Vec<(String, TimeKind)> = video.timelines().map(|(n, k)| (n.to_string(), k)).collect();
+pub fn pick_timeline(
+    video: &VideoIndex,
+    asked: Option<&str>,
+    entity: &EntityPath,
+) -> anyhow::Result<(String, TimeKind)> {
+    let mut timelines: Vec<(String, TimeKind)> =
+        video.timelines().map(|(n, k)| (n.to_string(), k)).collect();
     timelines.sort_by_key(|(name, kind)| (*kind, name.clone()));
     let chosen = match asked {
         Some(name) => timelines
@@ -252,7 +318,11 @@ pub fn pick_timeline(video: &VideoIndex, asked: Option<&str>, entity: &EntityPat
             .with_context(|| {
                 format!(
                     "{entity} has no timeline {name:?}; it has {}",
-                    timelines.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                    timelines
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             })?,
         None => timelines
@@ -260,7 +330,9 @@ pub fn pick_timeline(video: &VideoIndex, asked: Option<&str>, entity: &EntityPat
             .find(|(_, k)| *k == TimeKind::Duration)
             .or_else(|| timelines.iter().find(|(_, k)| *k == TimeKind::Timestamp))
             .cloned()
-            .with_context(|| format!("{entity} has no duration or timestamp timeline to give presentation times"))?,
+            .with_context(|| {
+                format!("{entity} has no duration or timestamp timeline to give presentation times")
+            })?,
     };
     if chosen.1 == TimeKind::Sequence {
         bail!(
@@ -277,12 +349,36 @@ pub struct SampleRange {
     pub last: usize,
     /// Presentation start when the range starts inside a GOP (`--from`).
     pub start: Option<i64>,
+    /// Presentation end (exclusive) when frames after the range are written because frames in
+    /// it reference them (`--to` before a B-frame's reference): the next frame's time.
+    pub end: Option<i64>,
 }
 
 impl SampleRange {
-    pub fn select(video: &VideoIndex, timeline: &str, pts: &[i64], from: Option<i64>, to: Option<i64>) -> anyhow::Result<Self> {
-        let (lo, hi) = (pts.iter().copied().min().unwrap_or(0), pts.iter().copied().max().unwrap_or(0));
-        let covers = |t: i64| TimeKind::Duration.format_value(t);
+    pub fn select(
+        video: &VideoIndex,
+        timeline: &str,
+        pts: &[i64],
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> anyhow::Result<Self> {
+        let (lo, hi) = (
+            pts.iter().copied().min().unwrap_or(0),
+            pts.iter().copied().max().unwrap_or(0),
+        );
+        let kind = video
+            .timelines()
+            .find(|(name, _)| name.as_str() == timeline)
+            .map_or(TimeKind::Duration, |(_, kind)| kind);
+        let covers = |t: i64| kind.format_value(t);
+        if let Some(f) = from.filter(|&f| f > hi) {
+            bail!(
+                "--from {} is after the last frame (the stream covers {} .. {})",
+                covers(f),
+                covers(lo),
+                covers(hi)
+            );
+        }
         // The first frame is the one shown at `from`: the latest with pts <= from.
         let first_pts = match from {
             Some(f) => match video.plan(timeline, f) {
@@ -292,28 +388,55 @@ impl SampleRange {
             None => lo,
         };
         let to = to.unwrap_or(hi);
-        let selected: Vec<usize> = (0..pts.len()).filter(|&i| pts[i] >= first_pts && pts[i] <= to).collect();
+        let selected: Vec<usize> = (0..pts.len())
+            .filter(|&i| pts[i] >= first_pts && pts[i] <= to)
+            .collect();
         let (Some(&first), Some(&last)) = (selected.iter().min(), selected.iter().max()) else {
-            bail!("no samples in the range (the stream covers {} .. {})", covers(lo), covers(hi));
+            bail!(
+                "no samples in the range (the stream covers {} .. {})",
+                covers(lo),
+                covers(hi)
+            );
         };
         let keyframes = video.keyframes();
         let k = keyframes.partition_point(|&k| k <= first);
         let keyframe = *keyframes
             .get(k.wrapping_sub(1))
             .filter(|_| k > 0)
-            .with_context(|| format!("no keyframe at or before sample {first}: nothing decodable to start from"))?;
-        Ok(SampleRange { keyframe, last, start: from.map(|_| first_pts) })
+            .with_context(|| {
+                format!("no keyframe at or before sample {first}: nothing decodable to start from")
+            })?;
+        // Samples decoded before `last` but presented after the range are written (they are
+        // references); the presentation ends where the next frame of the stream starts.
+        let shown_last = selected.iter().map(|&i| pts[i]).max().unwrap_or(hi);
+        let end = (pts[keyframe..=last].iter().any(|&p| p > shown_last))
+            .then(|| pts.iter().copied().filter(|&p| p > shown_last).min())
+            .flatten();
+        Ok(SampleRange {
+            keyframe,
+            last,
+            start: from.map(|_| first_pts),
+            end,
+        })
     }
 
     /// `keyframe..=last` cut where a keyframe brings parameter sets different from the
     /// ones in force (a new SPS: another size or profile).
     pub fn split_at_parameter_changes(&self, video: &VideoIndex) -> Vec<std::ops::Range<usize>> {
         let samples = video.samples();
-        let mut current = samples[..=self.keyframe].iter().rev().find_map(|s| s.parameter_sets);
+        let mut current = samples[..=self.keyframe]
+            .iter()
+            .rev()
+            .find_map(|s| s.parameter_sets);
         let mut segments = Vec::new();
         let mut start = self.keyframe;
-        for i in self.keyframe + 1..=self.last {
-            if let (true, Some(hash)) = (samples[i].is_keyframe(), samples[i].parameter_sets) {
+        for (i, sample) in samples
+            .iter()
+            .enumerate()
+            .take(self.last + 1)
+            .skip(self.keyframe + 1)
+        {
+            if let (true, Some(hash)) = (sample.is_keyframe(), sample.parameter_sets) {
                 if current.is_some_and(|c| c != hash) {
                     segments.push(start..i);
                     start = i;
@@ -340,7 +463,10 @@ pub fn numbered_path(path: &Path, n: usize) -> PathBuf {
     if n == 0 {
         return path.to_path_buf();
     }
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = match path.extension() {
         Some(ext) => format!("{stem}.{}.{}", n + 1, ext.to_string_lossy()),
         None => format!("{stem}.{}", n + 1),
@@ -354,8 +480,17 @@ mod tests {
 
     #[test]
     fn numbered_paths() {
-        assert_eq!(numbered_path(Path::new("a/front.mp4"), 0), PathBuf::from("a/front.mp4"));
-        assert_eq!(numbered_path(Path::new("a/front.mp4"), 1), PathBuf::from("a/front.2.mp4"));
-        assert_eq!(numbered_path(Path::new("front"), 2), PathBuf::from("front.3"));
+        assert_eq!(
+            numbered_path(Path::new("a/front.mp4"), 0),
+            PathBuf::from("a/front.mp4")
+        );
+        assert_eq!(
+            numbered_path(Path::new("a/front.mp4"), 1),
+            PathBuf::from("a/front.2.mp4")
+        );
+        assert_eq!(
+            numbered_path(Path::new("front"), 2),
+            PathBuf::from("front.3")
+        );
     }
 }

@@ -87,8 +87,12 @@ impl<R: Read> Read for Counting<R> {
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     match super::import_container::sniff(&args.input) {
-        super::import_container::Container::Mp4 => return super::import_container::import_mp4(&args),
-        super::import_container::Container::Mcap => return super::import_container::import_mcap(&args),
+        super::import_container::Container::Mp4 => {
+            return super::import_container::import_mp4(&args);
+        }
+        super::import_container::Container::Mcap => {
+            return super::import_container::import_mcap(&args);
+        }
         super::import_container::Container::Other => {}
     }
     let codec = VideoCodec::parse(&args.codec)
