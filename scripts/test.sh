@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs every vidlog test on a fresh Debian machine: installs what the tests need
-# (Debian ffmpeg for reference streams and ffprobe checks), then lint and tests.
+# (Debian ffmpeg for reference streams and ffprobe checks, Debian chromium and the pinned
+# playwright-core for the viewer's browser tests), then lint, Rust tests, browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v ffmpeg >/dev/null 2>&1 || need_apt+=(ffmpeg)
 command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need_apt[*]}"
   SUDO=""
@@ -31,4 +34,6 @@ if [ "$status" -ne 0 ]; then
   echo "== tests FAILED (full log: target/test.log)"
   exit "$status"
 fi
+echo "== browser tests (scripts/e2e.sh)"
+bash scripts/e2e.sh
 echo "== all tests passed"

@@ -20,6 +20,7 @@ pub(crate) fn router(server: Server) -> Router {
         .route(INGEST_PATH, get(crate::ingest::upgrade))
         .route("/api/recordings", get(list))
         .route("/api/recordings/{id}", get(details))
+        .merge(crate::view::router())
         .with_state(server)
 }
 

@@ -20,6 +20,7 @@ mod ingest;
 pub mod protocol;
 mod recordings;
 mod subscription;
+pub mod view;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

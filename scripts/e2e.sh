@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Browser end-to-end tests of the viewer (tests/e2e/): builds the `vidlog` binary, installs
+# Debian's chromium and the pinned playwright-core when missing, and runs the tests with node.
+# Screenshots go to target/e2e/. Usage: scripts/e2e.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -x /usr/bin/chromium ]; then
+  echo "e2e: installing Debian chromium" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "e2e: node and npm are needed (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+fi
+if [ ! -f node_modules/playwright-core/package.json ] \
+  || ! cmp -s <(node -p "require('./node_modules/playwright-core/package.json').version") \
+               <(node -p "require('./package-lock.json').packages['node_modules/playwright-core'].version"); then
+  echo "e2e: installing playwright-core from package-lock.json" >&2
+  npm ci --no-audit --no-fund --prefer-offline
+fi
+
+(unset CARGO_TARGET_DIR; cargo build -p vidlog)
+
+mkdir -p target/e2e
+VIDLOG_BIN="$PWD/target/debug/vidlog" node --test --test-reporter=spec tests/e2e/*.test.mjs
