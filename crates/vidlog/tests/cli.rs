@@ -739,3 +739,29 @@ fn info_of_a_truncated_recording_reports_recovery() {
         frames
     );
 }
+
+/// Without `-o`, the demo starts a live server, streams to it, and (with `--seconds`)
+/// stops it, leaving the recording in the server's data directory.
+#[test]
+fn demo_streams_live_to_its_own_server() {
+    let out = vidlog(&["demo", "--fast", "--seconds", "1", "--port", "0"]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("viewer at http://127.0.0.1:"), "{stderr}");
+    assert!(stderr.contains("stopping the server"), "{stderr}");
+    let dir = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("vidlog demo: the recording is also written to "))
+        .expect("the data directory is printed");
+    let file = std::fs::read_dir(dir.trim())
+        .expect("data dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "vlog"))
+        .expect("a recording file");
+    let recording = Recording::open(&file).expect("the server finished the file");
+    assert!(recording.recovery().is_none(), "the footer was written on shutdown");
+    let entity = EntityPath::parse("camera/front").unwrap();
+    assert_eq!(recording.store.video(&entity).expect("video").len(), 30);
+    let _ = std::fs::remove_dir_all(dir.trim());
+}

@@ -1,7 +1,12 @@
 //! `vidlog demo`: a synthetic camera encoded on the fly with the built-in H.264 encoder
-//! and logged through the SDK into a recording file, in real time unless `--fast`.
+//! and logged through the SDK, in real time unless `--fast`. By default it starts a live
+//! server and streams to it (open the printed URL: the viewer follows the stream); with
+//! `-o FILE` it records to a file and prints its info; with `--connect ADDR` it streams to
+//! a `vidlog serve` already running.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,19 +17,26 @@ use crate::synth::SyntheticCamera;
 
 #[derive(clap::Args)]
 #[command(
-    about = "Record a synthetic camera (gradient, bouncing gold ball) to a recording file",
-    after_help = "Examples:\n  vidlog demo\n  vidlog demo --size 1920x1080 --seconds 10 -o big.vlog\n  vidlog demo --fast --seconds 60"
+    about = "A synthetic camera (gradient, bouncing gold ball) streamed live to the browser viewer, or recorded to a file",
+    after_help = "Examples:\n  vidlog demo                         live: open the printed URL; Ctrl-C to stop\n  \
+                  vidlog demo --size 1920x1080 --seconds 30\n  \
+                  vidlog demo -o demo.vlog            record 4 s to a file and describe it\n  \
+                  vidlog demo --fast --seconds 60 -o big.vlog\n  \
+                  vidlog demo --connect 127.0.0.1:9877   stream to a running vidlog serve"
 )]
 pub struct DemoArgs {
-    /// Output recording.
-    #[arg(short, long, default_value = "demo.vlog")]
-    output: PathBuf,
+    /// Record to this file instead of streaming live.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Port of the live server the demo starts (live mode).
+    #[arg(long, default_value_t = 9877)]
+    port: u16,
     /// Frame size, WIDTHxHEIGHT.
     #[arg(long, default_value = "480x320", value_parser = super::parse_size)]
     size: (u32, u32),
-    /// Seconds of video.
-    #[arg(long, default_value_t = 4.0)]
-    seconds: f64,
+    /// Seconds of video (default: until Ctrl-C when live, 4 s into a file).
+    #[arg(long)]
+    seconds: Option<f64>,
     /// Frames per second.
     #[arg(long, default_value_t = 30)]
     fps: u32,
@@ -41,9 +53,21 @@ pub struct DemoArgs {
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.fps > 0 && args.fps <= 240, "--fps must be 1 to 240");
-    anyhow::ensure!(args.seconds > 0.0, "--seconds must be positive");
+    anyhow::ensure!(
+        args.seconds.is_none_or(|s| s > 0.0),
+        "--seconds must be positive"
+    );
+    anyhow::ensure!(
+        !(args.output.is_some() && args.connect.is_some()),
+        "pick one of -o (record to a file) and --connect (stream to a server)"
+    );
     let (width, height) = args.size;
-    let frames = (args.seconds * f64::from(args.fps)).round() as u64;
+    let seconds = match (&args.output, args.seconds) {
+        (_, Some(s)) => Some(s),
+        (Some(_), None) => Some(4.0),
+        (None, None) => None,
+    };
+    let frames = seconds.map(|s| (s * f64::from(args.fps)).round() as u64);
     let fps = f64::from(args.fps);
     let bitrate = ((f64::from(width * height) * fps * 0.08) as u32).max(200_000);
     let mut encoder = H264Encoder::new(H264EncoderConfig {
@@ -56,28 +80,41 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     .context("starting the H.264 encoder")?;
     let camera = SyntheticCamera::new(width, height, fps);
     let builder = RecordingStream::builder("vidlog_demo");
-    let (rec, destination) = match &args.connect {
-        Some(addr) => (
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut live_server = None;
+    let (rec, destination) = match (&args.output, &args.connect) {
+        (Some(output), _) => (
+            builder
+                .save(output)
+                .with_context(|| format!("creating {}", output.display()))?,
+            output.display().to_string(),
+        ),
+        (None, Some(addr)) => (
             builder
                 .connect(addr.as_str())
                 .with_context(|| format!("connecting to {addr}"))?,
             format!("vidlog serve at {addr}"),
         ),
-        None => (
-            builder
-                .save(&args.output)
-                .with_context(|| format!("creating {}", args.output.display()))?,
-            args.output.display().to_string(),
-        ),
+        (None, None) => {
+            let server = super::serve::start_live(args.port, stop.clone())?;
+            let addr = server.addr().to_string();
+            let rec = builder
+                .connect(&addr)
+                .with_context(|| format!("connecting to the demo's server at {addr}"))?;
+            live_server = Some(server);
+            (rec, format!("the viewer at http://{addr}/"))
+        }
     };
     rec.log_static(args.entity.as_str(), &VideoStream::new(VideoCodec::H264))?;
     eprintln!(
-        "vidlog demo: {width}x{height} at {} fps for {} s -> {destination}",
-        args.fps, args.seconds,
+        "vidlog demo: {width}x{height} at {} fps {} -> {destination}",
+        args.fps,
+        seconds.map_or("until Ctrl-C".into(), |s| format!("for {s} s")),
     );
     let start = Instant::now();
     let mut rgb = Vec::new();
-    for i in 0..frames {
+    let mut i = 0u64;
+    while frames.is_none_or(|n| i < n) && !stop.load(Ordering::Relaxed) {
         if !args.fast {
             let due = Duration::from_secs_f64(i as f64 / fps);
             if let Some(wait) = due.checked_sub(start.elapsed()) {
@@ -98,18 +135,21 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             args.entity.as_str(),
             &VideoStream::from_sample(sample.data).with_keyframe(sample.is_keyframe),
         )?;
+        i += 1;
     }
+    let frames = i;
     rec.flush()?;
     drop(rec);
     eprintln!(
         "vidlog demo: {frames} frames in {:.2} s",
         start.elapsed().as_secs_f64()
     );
-    if args.connect.is_some() {
-        return Ok(());
+    if let Some(server) = live_server {
+        eprintln!("vidlog demo: stopping the server; finishing its recording file");
+        server.shutdown();
     }
-    super::info::run(super::info::InfoArgs {
-        path: args.output,
-        json: false,
-    })
+    match args.output {
+        Some(path) => super::info::run(super::info::InfoArgs { path, json: false }),
+        None => Ok(()),
+    }
 }

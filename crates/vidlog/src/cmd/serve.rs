@@ -52,6 +52,46 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{text:?} is not a size like 512MiB or 2GiB"))
 }
 
+/// Starts a server on 127.0.0.1:`port` with a temporary data dir for `vidlog demo`,
+/// prints the viewer's URL, opens a browser when there is a display, and sets `stop` on
+/// Ctrl-C.
+pub fn start_live(
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<vidlog_server::RunningServer> {
+    let data_dir = std::env::temp_dir().join(format!("vidlog-demo-{}", std::process::id()));
+    let config = ServerConfig {
+        port,
+        data_dir: data_dir.clone(),
+        ..ServerConfig::default()
+    };
+    let running = Server::start(config).context("starting the demo's server")?;
+    let url = format!("http://{}/", running.addr());
+    eprintln!("vidlog demo: viewer at {url}  (Ctrl-C to stop)");
+    eprintln!(
+        "vidlog demo: the recording is also written to {}",
+        data_dir.display()
+    );
+    let handle = running.handle().context("the server's runtime is gone")?;
+    handle.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
+    if has_display {
+        // Best effort: no browser is not an error, the URL is printed above.
+        let _ = std::process::Command::new("xdg-open")
+            .arg(&url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    Ok(running)
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(dir) => dir,
