@@ -760,7 +760,10 @@ fn demo_streams_live_to_its_own_server() {
         .find(|p| p.extension().is_some_and(|x| x == "vlog"))
         .expect("a recording file");
     let recording = Recording::open(&file).expect("the server finished the file");
-    assert!(recording.recovery().is_none(), "the footer was written on shutdown");
+    assert!(
+        recording.recovery().is_none(),
+        "the footer was written on shutdown"
+    );
     let entity = EntityPath::parse("camera/front").unwrap();
     assert_eq!(recording.store.video(&entity).expect("video").len(), 30);
     let _ = std::fs::remove_dir_all(dir.trim());
