@@ -45,6 +45,7 @@ impl Sink for FileSink {
         self.writer
             .lock()
             .write_chunk(&chunk)
+            .map(|_| ())
             .map_err(|e| SinkError(e.to_string()))
     }
     fn close(&self) -> Result<(), SinkError> {

@@ -254,7 +254,7 @@ impl Recordings {
                     recording: recording.id.clone(),
                     reason: "the recording file is closed (server shutting down)".into(),
                 })?;
-            writer
+            let summary = writer
                 .write_chunk(&chunk)
                 .map_err(|e| StoreChunkError::Storage {
                     recording: recording.id.clone(),
@@ -263,7 +263,8 @@ impl Recordings {
             state.seen.insert(chunk.id().0);
             let chunk = Arc::new(chunk);
             let entity = chunk.entity().clone();
-            state.store.insert(chunk.clone());
+            // The writer probed the samples already: index its summary, not the chunk anew.
+            state.store.insert_summary(summary, Some(chunk.clone()));
             let idx = state.store.summaries(&entity).count().saturating_sub(1) as ChunkIdx;
             let kind = classify(&state.store, &chunk);
             state.arrived.push((entity, idx));

@@ -100,8 +100,10 @@ impl FileWriter {
         Ok((at, len))
     }
 
-    /// Appends one chunk (and its schema the first time it is seen).
-    pub fn write_chunk(&mut self, chunk: &Chunk) -> Result<(), WriteError> {
+    /// Appends one chunk (and its schema the first time it is seen). Returns the chunk's
+    /// summary (samples probed once, location in the file), which a store in the same
+    /// process indexes with `ChunkStore::insert_summary` instead of probing again.
+    pub fn write_chunk(&mut self, chunk: &Chunk) -> Result<ChunkSummary, WriteError> {
         if chunk.is_static()
             && let Some(codec) = chunk.codec()
         {
@@ -146,8 +148,8 @@ impl FileWriter {
         if let Some(video) = &summary.video {
             self.sample_bytes += video.sizes.iter().map(|s| u64::from(*s)).sum::<u64>();
         }
-        self.summaries.push(summary);
-        Ok(())
+        self.summaries.push(summary.clone());
+        Ok(summary)
     }
 
     /// Makes written data durable (fsync). Not needed for crash safety against a
