@@ -135,7 +135,8 @@ async fn producer_connection(server: Server, mut socket: WebSocket) {
     }
 }
 
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
+/// Sends a close frame with `reason` (cut to fit) and finishes the closing handshake.
+pub(crate) async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
     // A close reason is at most 123 bytes.
     let mut end = reason.len().min(120);
     while !reason.is_char_boundary(end) {

@@ -18,11 +18,10 @@
 //! "Viewer" section of docs/PROTOCOL.md.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -439,10 +438,12 @@ async fn follow(
     };
     match end {
         FeedEnd::Gone => {}
-        FeedEnd::ShuttingDown => close(&mut socket, close_code::AWAY, "server shutting down").await,
+        FeedEnd::ShuttingDown => {
+            crate::ingest::close(&mut socket, close_code::AWAY, "server shutting down").await
+        }
         FeedEnd::Refused(reason) => {
             tracing::debug!("viewer of {entity} refused: {reason}");
-            close(&mut socket, close_code::POLICY, &reason).await;
+            crate::ingest::close(&mut socket, close_code::POLICY, &reason).await;
         }
     }
 }
@@ -566,29 +567,6 @@ impl Feed {
         }
         Ok(out)
     }
-}
-
-async fn close(socket: &mut WebSocket, code: u16, reason: &str) {
-    // A close reason is at most 123 bytes.
-    let mut end = reason.len().min(120);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    let frame = CloseFrame {
-        code,
-        reason: Utf8Bytes::from(&reason[..end]),
-    };
-    if socket.send(Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(Duration::from_secs(2), async {
-        while let Some(Ok(message)) = socket.recv().await {
-            if matches!(message, Message::Close(_)) {
-                break;
-            }
-        }
-    })
-    .await;
 }
 
 #[cfg(test)]
