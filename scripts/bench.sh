@@ -4,6 +4,8 @@
 #   - SDK logging of the clip into a recording file (vidlog bench log)
 #   - `vidlog import` whole process, beside `ffmpeg -i clip.h264 -c copy out.mp4`
 #   - `vidlog info` whole process
+#   - `vidlog export` whole process
+#   - ingest: 8 producers of the clip at once in real time into `vidlog serve` (vidlog bench ingest)
 # Figures go to stdout; copy them into BENCHMARKS.md with the machine they ran on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,5 +64,9 @@ rss=$( { /usr/bin/time -f %M "$vidlog" export "$out/clip.vlog" --entity camera/f
 echo "  vidlog export peak RSS: ${rss} KiB (clip is $(( $(stat -c %s "$clip") / 1024 )) KiB)"
 mc=$(best_ms 5 "$vidlog" export "$out/clip.vlog" --format mcap -o "$out/export.mcap")
 echo "  vidlog export --format mcap: ${mc} ms"
+
+echo "== ingest: 8 producers of the 1080p30 clip at once, paced in real time, into vidlog serve (vidlog bench ingest)"
+"$vidlog" bench ingest --input "$clip" --producers 8 --fps 30 --seconds 30 --dir "$out/ingest"
+rm -rf "$out/ingest"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Browser end-to-end tests of the viewer (tests/e2e/): builds the `vidlog` binary, installs
-# Debian's chromium and the pinned playwright-core when missing, and runs the tests with node.
+# Debian's chromium, ffmpeg and the pinned playwright-core when missing, and runs the tests with node.
 # Screenshots go to target/e2e/. Usage: scripts/e2e.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,13 @@ if [ ! -x /usr/bin/chromium ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q chromium
+fi
+if ! command -v ffmpeg >/dev/null; then
+  # The B-frame, H.265 and long-table tests make their clips with ffmpeg (libx264, libx265).
+  echo "e2e: installing Debian ffmpeg" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q ffmpeg
 fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "e2e: node and npm are needed (Debian: apt-get install nodejs npm)" >&2

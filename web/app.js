@@ -1,74 +1,53 @@
-// The vidlog viewer: shows one video entity of a recording served by `vidlog serve`,
-// follows it live and scrubs back. Plain ES module, no build step, no network beyond
-// the server that serves it. Decoding is the browser's (WebCodecs `VideoDecoder`, Annex B
-// access units, no `description`: parameter sets travel in-band on keyframes).
+// The vidlog viewer: the video entities of a recording served by `vidlog serve`,
+// composited on one 2D canvas, followed live or played back and scrubbed, plus a table of
+// an entity's rows. Plain ES modules, no build step, no network beyond the server that
+// serves it. Decoding is the browser's (WebCodecs; see stream.js); protocol:
+// docs/PROTOCOL.md, "Viewer".
 //
-// Data: GET /api/recordings (pick the first), GET .../video/info (codec string and the
-// stream's index: pts per sample in decode order, keyframes), GET .../video/samples (bytes
-// for seeking, decoded from the keyframe before the target), and the /ws/view WebSocket
-// (each new sample as it is stored). Protocol: docs/PROTOCOL.md, "Viewer".
+// Data: GET /api/recordings (the picker; `?recording=ID` on the page URL picks one, else
+// the first with video), GET /api/recordings/{id} (entities and timelines; `?entity=PATH`
+// shows only that entity), per entity GET .../video/info, .../video/samples and the
+// /ws/view feed, GET .../dataframe for the table, and a link to .../export.mp4.
 //
-// Decoder sessions: one VideoDecoder, reset whenever the viewer switches between following
-// live, seeking, and playing back; `reset()` drops whatever the previous session had queued.
-// Every VideoFrame is closed: frames live in a small cache keyed by decode index (for cheap
-// steps back), and evicted ones are closed.
+// One playhead `t` on the chosen timeline drives every stream: following live it is the
+// newest pts; playing it advances with the clock times the speed; scrubbing sets it. Each
+// animation frame asks every stream for the frame at t and paints the ones that have it,
+// lowest draw order first.
 
-import { parseSamples } from './wire.js';
+import { Stream, frames } from './stream.js';
+import { readFrameNumberRow, frameStripHeight } from './wire.js';
+import { Table } from './table.js';
 
 const $ = (id) => document.getElementById(id);
 const canvas = $('view');
-const ctx = canvas.getContext('2d');
+const ctx = canvas.getContext('2d', { willReadFrequently: true });
 const ui = {
-  source: $('source'), overlay: $('overlay'), message: $('message'), slider: $('timeline'),
-  time: $('time'), play: $('play'), live: $('live'), back: $('back'), forward: $('forward'),
+  source: $('source'), recordings: $('recordings'), timelines: $('timelines'), entities: $('entities'),
+  overlay: $('overlay'), message: $('message'), slider: $('timeline'), time: $('time'), play: $('play'),
+  live: $('live'), back: $('back'), forward: $('forward'), speed: $('speed'), download: $('download'),
+  tableToggle: $('table-toggle'), table: $('table'),
 };
-
-/** Frames kept decoded around the playhead (each is a VideoFrame, closed on eviction). */
-const CACHE_FRAMES = 32;
-/** Samples decoded past a seek target, so playback and forward steps hit the cache. */
-const DECODE_AHEAD = 15;
-/** Largest GOP kept in memory to rejoin the live edge. */
-const LIVE_GOP_LIMIT = 1200;
 
 const S = {
   recording: null,
-  entity: null,
-  info: null,
-  config: null,
-  recordingLive: false,
-  // The stream's index, by decode index.
-  pts: [],
-  key: [],
-  keyframes: [], // sorted decode indexes
-  order: [], // [pts, index] in presentation order
-  orderDirty: false,
-  // What is shown.
-  shownPts: null,
-  shownIndex: null,
-  framesShown: 0,
-  framesDecoded: 0,
+  details: null,
+  timeline: null,
+  timelineKind: null,
+  streams: [], // every video entity of the recording, in entity order
+  t: null, // the playhead
   live: true,
   playing: true,
-  // Decoding.
-  decoder: null,
-  session: 0,
-  sessionKind: null, // 'live' | 'seek'
-  onFrame: null,
-  pending: new Map(), // chunk timestamp (µs) -> {index, pts, t0, recvAt}
-  cache: new Map(), // decode index -> VideoFrame, insertion order = age
-  liveGop: [], // samples since the latest keyframe received live
-  liveNext: null, // decode index the live session expects next
-  seekTarget: null,
-  seeking: null,
-  playClock: null,
+  speed: 1,
+  playClock: null, // {from, wall}
   dragging: false,
   error: null,
-  ws: null,
-  // Overlay numbers.
-  stats: { decodeMs: null, latencyMs: null, shownTimes: [] },
+  framesPainted: 0,
+  paintTimes: [],
+  latencies: [],
+  scrubs: 0,
 };
 
-// ---------- small helpers ----------
+// ---------- helpers ----------
 
 function say(text) {
   ui.message.textContent = text || '';
@@ -83,385 +62,161 @@ function fail(text) {
 async function getJSON(url) {
   const response = await fetch(url, { cache: 'no-store' });
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = new Error(body.error || `${url}: HTTP ${response.status}`);
-    error.status = response.status;
-    throw error;
-  }
+  if (!response.ok) throw new Error(body.error || `${url}: HTTP ${response.status}`);
   return body;
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function api(path, params) {
-  const query = new URLSearchParams({ entity: S.entity, ...params });
-  if (S.info?.timeline) query.set('timeline', S.info.timeline);
-  return `/api/recordings/${encodeURIComponent(S.recording)}/video/${path}?${query}`;
-}
-
-/** EncodedVideoChunk timestamps are integer µs. */
-function toMicros(pts) {
-  return S.info.timeline_kind === 'sequence' ? pts : Math.floor(pts / 1000);
-}
+const enabled = () => S.streams.filter((s) => s.enabled && s.config);
+const primary = () => S.streams.find((s) => s.enabled) ?? null;
 
 function formatPts(pts) {
   if (pts == null) return '–';
-  if (S.info.timeline_kind === 'sequence') return `#${pts}`;
-  const base = S.info.timeline_kind === 'timestamp' ? firstPts() : 0;
+  if (S.timelineKind === 'sequence') return `#${pts}`;
+  const base = S.timelineKind === 'timestamp' ? (firstPts() ?? 0) : 0;
   return `${((pts - base) / 1e9).toFixed(3)} s`;
 }
 
-// ---------- the stream's index ----------
+function firstPts() {
+  const values = enabled().map((s) => s.firstPts()).filter((v) => v != null);
+  return values.length ? Math.min(...values) : null;
+}
 
-function addToIndex(index, pts, isKey) {
-  const known = S.pts[index] !== undefined;
-  S.pts[index] = pts;
-  S.key[index] = isKey;
-  if (isKey) {
-    const at = lowerBound(S.keyframes, index, (k) => k);
-    if (S.keyframes[at] !== index) S.keyframes.splice(at, 0, index);
+function lastPts() {
+  const values = enabled().map((s) => s.lastPts()).filter((v) => v != null);
+  return values.length ? Math.max(...values) : null;
+}
+
+/** Timeline units per millisecond of wall clock at speed 1. */
+function unitsPerMs() {
+  if (S.timelineKind !== 'sequence') return 1e6;
+  return (primary()?.info?.frame_rate || 30) / 1000;
+}
+
+// ---------- the playhead ----------
+
+function setLive(live) {
+  S.live = live;
+  ui.live.checked = live;
+  if (live) {
+    S.playing = true;
+    S.playClock = null;
   }
-  if (known) {
-    S.orderDirty = true;
-  } else {
-    const last = S.order[S.order.length - 1];
-    if (!last || last[0] < pts || (last[0] === pts && last[1] < index)) S.order.push([pts, index]);
-    else S.orderDirty = true;
-  }
-}
-
-function presentation() {
-  if (S.orderDirty) {
-    S.order = [];
-    S.pts.forEach((pts, index) => {
-      if (pts !== undefined) S.order.push([pts, index]);
-    });
-    S.order.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    S.orderDirty = false;
-  }
-  return S.order;
-}
-
-/** First position in sorted `array` whose key is >= `value`. */
-function lowerBound(array, value, key) {
-  let lo = 0;
-  let hi = array.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (key(array[mid]) < value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** First position in sorted `array` whose key is > `value`. */
-function upperBound(array, value, key) {
-  let lo = 0;
-  let hi = array.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (key(array[mid]) <= value) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The sample shown at time t: the largest pts <= t (the first sample when t is earlier). */
-function targetAt(t) {
-  const order = presentation();
-  if (!order.length) return null;
-  const at = upperBound(order, t, (e) => e[0]);
-  return order[Math.max(at - 1, 0)][1];
-}
-
-/** The last keyframe at or before decode index `index`. */
-function keyframeBefore(index) {
-  const at = upperBound(S.keyframes, index, (k) => k);
-  return at > 0 ? S.keyframes[at - 1] : null;
-}
-
-const firstPts = () => presentation()[0]?.[0] ?? 0;
-const lastPts = () => {
-  const order = presentation();
-  return order.length ? order[order.length - 1][0] : 0;
-};
-
-// ---------- decoding ----------
-
-/** Starts a decoder session: whatever an earlier session queued is dropped. */
-function newSession(kind, onFrame) {
-  if (!S.decoder || S.decoder.state === 'closed') {
-    S.decoder = new VideoDecoder({ output: onDecoded, error: onDecoderError });
-  } else {
-    S.decoder.reset();
-  }
-  S.decoder.configure(S.config);
-  S.pending.clear();
-  S.session += 1;
-  S.sessionKind = kind;
-  S.onFrame = onFrame;
-  return S.session;
-}
-
-function decode(sample, recvAt) {
-  const timestamp = toMicros(sample.pts);
-  S.pending.set(timestamp, { index: sample.index, pts: sample.pts, t0: performance.now(), recvAt });
-  S.decoder.decode(
-    new EncodedVideoChunk({ type: sample.isKey ? 'key' : 'delta', timestamp, data: sample.data }),
-  );
-}
-
-function onDecoded(frame) {
-  const meta = S.pending.get(frame.timestamp);
-  S.pending.delete(frame.timestamp);
-  if (!meta || !S.onFrame) {
-    frame.close();
-    return;
-  }
-  S.framesDecoded += 1;
-  S.stats.decodeMs = performance.now() - meta.t0;
-  S.onFrame(frame, meta);
-}
-
-function onDecoderError(error) {
-  // The decoder is closed now; the next session makes a new one.
-  fail(`decoding ${S.entity} failed: ${error.message}`);
-  S.sessionKind = null;
-}
-
-function cachePut(index, frame) {
-  const old = S.cache.get(index);
-  if (old) {
-    old.close();
-    S.cache.delete(index);
-  }
-  S.cache.set(index, frame);
-  for (const [i, f] of S.cache) {
-    if (S.cache.size <= CACHE_FRAMES) break;
-    if (i === S.shownIndex) continue;
-    f.close();
-    S.cache.delete(i);
-  }
-}
-
-function show(index, meta) {
-  const frame = S.cache.get(index);
-  if (!frame) return false;
-  if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
-    canvas.width = frame.displayWidth;
-    canvas.height = frame.displayHeight;
-  }
-  ctx.drawImage(frame, 0, 0, canvas.width, canvas.height);
-  S.shownIndex = index;
-  S.shownPts = S.pts[index];
-  S.framesShown += 1;
-  const now = performance.now();
-  S.stats.shownTimes.push(now);
-  if (meta?.recvAt != null) S.stats.latencyMs = now - meta.recvAt;
-  if (!S.error) say('');
-  updateTimeline();
-  updateOverlay();
-  return true;
-}
-
-// ---------- live ----------
-
-function onLiveSample(sample, recvAt) {
-  if (sample.index > S.pts.length) refreshIndex(); // samples we have not heard of: refetch
-  addToIndex(sample.index, sample.pts, sample.isKey);
-  const gop = S.liveGop;
-  if (sample.isKey) S.liveGop = [sample];
-  else if (gop.length && gop[gop.length - 1].index + 1 === sample.index && gop.length < LIVE_GOP_LIMIT) gop.push(sample);
-  else S.liveGop = [];
-  if (S.live) decodeLive(sample, recvAt);
-  updateTimeline();
-}
-
-function decodeLive(sample, recvAt) {
-  if (!S.config) return;
-  const continues = S.sessionKind === 'live' && sample.index === S.liveNext;
-  if (!continues) {
-    if (!sample.isKey) return; // wait for a keyframe to (re)start
-    newSession('live', liveFrame);
-  }
-  S.liveNext = sample.index + 1;
-  decode(sample, recvAt);
-}
-
-function liveFrame(frame, meta) {
-  cachePut(meta.index, frame);
-  if (S.live) show(meta.index, meta);
-}
-
-function goLive() {
-  S.live = true;
-  S.playing = true;
-  S.seekTarget = null;
-  S.playClock = null;
-  ui.live.checked = true;
-  S.sessionKind = null;
-  // The live feed starts at a keyframe, so the latest GOP is here once it has said anything.
-  for (const sample of S.liveGop) decodeLive(sample, null);
   updateButtons();
 }
 
-function connectLive() {
-  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const query = new URLSearchParams({ recording: S.recording, entity: S.entity, timeline: S.info.timeline });
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/view?${query}`);
-  ws.binaryType = 'arraybuffer';
-  S.ws = ws;
-  ws.onmessage = (event) => {
-    if (!(event.data instanceof ArrayBuffer)) return;
-    const recvAt = performance.now();
-    try {
-      for (const sample of parseSamples(event.data)) onLiveSample(sample, recvAt);
-    } catch (error) {
-      fail(`live feed: ${error.message}`);
-    }
-  };
-  ws.onclose = (event) => {
-    if (event.code === 1008) {
-      fail(`the server refused the live feed: ${event.reason}`);
-      return;
-    }
-    // Server restart or network hiccup: come back.
-    setTimeout(connectLive, 1000);
-  };
-}
-
-let refreshing = null;
-function refreshIndex() {
-  if (refreshing) return refreshing;
-  refreshing = getJSON(api('info', {}))
-    .then((info) => {
-      S.recordingLive = info.live;
-      info.pts.forEach((pts, index) => {
-        if (S.pts[index] === undefined) addToIndex(index, pts, false);
-      });
-      for (const k of info.keyframes) addToIndex(k, info.pts[k], true);
-    })
-    .catch((error) => console.warn(`vidlog viewer: refreshing the index: ${error.message}`))
-    .finally(() => {
-      refreshing = null;
-    });
-  return refreshing;
-}
-
-// ---------- seeking and playback ----------
-
-async function fetchSamples(from, to) {
-  const out = [];
-  while (from < to) {
-    const response = await fetch(api('samples', { from, to }), { cache: 'no-store' });
-    if (!response.ok) {
-      const body = await response.json().catch(() => ({}));
-      throw new Error(body.error || `samples ${from}..${to}: HTTP ${response.status}`);
-    }
-    const samples = parseSamples(await response.arrayBuffer());
-    if (!samples.length) break;
-    out.push(...samples);
-    from = samples[samples.length - 1].index + 1;
-  }
-  return out;
-}
-
-/** Shows the frame at time t (largest pts <= t). Requests made while one runs coalesce. */
-function seekTo(t) {
-  S.seekTarget = t;
-  if (!S.seeking) {
-    S.seeking = (async () => {
-      while (S.seekTarget !== null) {
-        const target = S.seekTarget;
-        S.seekTarget = null;
-        try {
-          await seekOnce(target);
-        } catch (error) {
-          fail(`seeking to ${formatPts(target)}: ${error.message}`);
-        }
-      }
-    })().finally(() => {
-      S.seeking = null;
-    });
-  }
-  return S.seeking;
-}
-
-async function seekOnce(t) {
-  const target = targetAt(t);
-  if (target == null || !S.config) return;
-  if (show(target)) return;
-  const keyframe = keyframeBefore(target);
-  if (keyframe == null) {
-    fail(`no keyframe before sample ${target}: frames before the first keyframe cannot be decoded`);
-    return;
-  }
-  const end = Math.min(target + 1 + DECODE_AHEAD, S.pts.length);
-  const samples = await fetchSamples(keyframe, end);
-  if (S.live) return; // went live meanwhile
-  const session = newSession('seek', (frame, meta) => cachePut(meta.index, frame));
-  for (const sample of samples) decode(sample, null);
-  try {
-    await S.decoder.flush();
-  } catch {
-    return; // another session reset the decoder
-  }
-  if (session !== S.session || S.live) return;
-  if (!show(target)) fail(`sample ${target} did not decode`);
-}
-
-function startPlayback() {
-  const order = presentation();
-  if (!order.length) return;
-  S.live = false;
+function play() {
+  if (firstPts() == null) return;
+  setLive(false);
   S.playing = true;
-  ui.live.checked = false;
-  let from = S.shownPts ?? order[0][0];
-  if (from >= lastPts()) from = order[0][0];
+  let from = S.t ?? firstPts();
+  if (from >= lastPts()) from = firstPts();
+  S.t = from;
   S.playClock = { from, wall: performance.now() };
   updateButtons();
-  requestAnimationFrame(playTick);
-}
-
-function playTick() {
-  if (!S.playing || S.live || !S.playClock) return;
-  const elapsedMs = performance.now() - S.playClock.wall;
-  const perMs = S.info.timeline_kind === 'sequence' ? (S.info.frame_rate || 30) / 1000 : 1e6;
-  const t = S.playClock.from + elapsedMs * perMs;
-  if (t > lastPts()) {
-    if (S.recordingLive) {
-      goLive();
-      return;
-    }
-    pause();
-    seekTo(lastPts());
-    return;
-  }
-  if (!S.seeking && targetAt(t) !== S.shownIndex) seekTo(t);
-  requestAnimationFrame(playTick);
 }
 
 function pause() {
+  setLive(false);
   S.playing = false;
-  S.live = false;
   S.playClock = null;
-  ui.live.checked = false;
   updateButtons();
 }
 
-function step(delta) {
-  const order = presentation();
-  if (!order.length) return Promise.resolve();
+function seek(t) {
   pause();
-  let at = order.findIndex((e) => e[1] === S.shownIndex);
-  if (at < 0) at = Math.max(upperBound(order, S.shownPts ?? 0, (e) => e[0]) - 1, 0);
-  const next = order[Math.min(Math.max(at + delta, 0), order.length - 1)];
-  return seekTo(next[0]);
+  S.scrubs += 1;
+  S.t = Math.min(Math.max(t, firstPts() ?? t), lastPts() ?? t);
+  tick();
 }
 
-function scrub(t) {
-  pause();
-  return seekTo(t);
+/** One frame forward or back in presentation order of the first shown entity. */
+function step(delta) {
+  const stream = enabled()[0];
+  if (!stream) return;
+  const t = stream.neighbourPts(S.t ?? stream.firstPts(), delta);
+  if (t != null) seek(t);
+}
+
+function setSpeed(speed) {
+  if (S.playClock) S.playClock = { from: S.t, wall: performance.now() };
+  S.speed = speed;
+  ui.speed.value = String(speed);
+}
+
+/** Advances the playhead and asks every stream for its frame; paints what is there. */
+function tick() {
+  const last = lastPts();
+  if (S.live) {
+    S.t = last;
+  } else if (S.playing && S.playClock) {
+    const t = S.playClock.from + (performance.now() - S.playClock.wall) * unitsPerMs() * S.speed;
+    if (last != null && t > last) {
+      if (S.details?.live) setLive(true);
+      else {
+        pause();
+        S.t = last;
+      }
+    } else {
+      S.t = t;
+    }
+  }
+  if (S.t == null) return;
+  const paused = !S.live && !S.playing;
+  for (const stream of enabled()) stream.want(S.t, paused);
+  paint();
+}
+
+function loop() {
+  tick();
+  requestAnimationFrame(loop);
+}
+
+// ---------- painting ----------
+
+let lastPainted = '';
+
+function paint() {
+  const shown = [];
+  for (const stream of enabled()) {
+    const target = stream.targetAt(S.t);
+    let frame = stream.cache.get(target);
+    let index = target;
+    // Not decoded yet: keep the frame painted before, if it is still cached.
+    if (!frame && stream.shown != null) {
+      frame = stream.cache.get(stream.shown);
+      index = stream.shown;
+    }
+    if (frame) shown.push({ stream, frame, index });
+  }
+  const key = shown.map((s) => `${s.stream.entity}:${s.index}`).join('|');
+  if (key === lastPainted || !shown.length) return;
+  lastPainted = key;
+  const size = shown[0].frame;
+  if (canvas.width !== size.displayWidth || canvas.height !== size.displayHeight) {
+    canvas.width = size.displayWidth;
+    canvas.height = size.displayHeight;
+  }
+  shown.sort((a, b) => (a.stream.drawOrder ?? 0) - (b.stream.drawOrder ?? 0) || a.stream.order - b.stream.order);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  for (const { stream, frame, index } of shown) {
+    ctx.drawImage(frame, 0, 0, canvas.width, canvas.height);
+    const latency = stream.markPainted(index, S.live);
+    if (latency != null) {
+      S.latencies.push(latency);
+      if (S.latencies.length > 10000) S.latencies.splice(0, 5000);
+    }
+  }
+  S.framesPainted += 1;
+  S.paintTimes.push(performance.now());
+  if (!S.error) say('');
+  updateTimeline();
+}
+
+function percentile(values, p) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 // ---------- UI ----------
@@ -471,37 +226,64 @@ function updateButtons() {
 }
 
 function updateTimeline() {
-  if (!S.info) return;
-  const order = presentation();
-  if (!order.length) return;
-  ui.slider.min = String(firstPts());
-  ui.slider.max = String(lastPts());
-  if (!S.dragging && S.shownPts != null) ui.slider.value = String(S.shownPts);
-  ui.time.textContent = `${formatPts(S.shownPts)} / ${formatPts(lastPts())}`;
+  const first = firstPts();
+  const last = lastPts();
+  if (first == null) return;
+  ui.slider.min = String(first);
+  ui.slider.max = String(last);
+  if (!S.dragging && S.t != null) ui.slider.value = String(S.t);
+  ui.time.textContent = `${formatPts(S.t)} / ${formatPts(last)}`;
+  updateDownload();
+}
+
+/** The "Download MP4" link: the first shown entity over the whole stream. */
+function updateDownload() {
+  const stream = primary();
+  if (!stream?.info) {
+    ui.download.removeAttribute('href');
+    return;
+  }
+  const query = new URLSearchParams({ entity: stream.entity, timeline: stream.info.timeline });
+  const from = stream.firstPts();
+  const to = stream.lastPts();
+  if (from != null) query.set('from', String(from));
+  if (to != null) query.set('to', String(to));
+  const href = `/api/recordings/${encodeURIComponent(S.recording)}/export.mp4?${query}`;
+  if (ui.download.getAttribute('href') !== href) {
+    ui.download.setAttribute('href', href);
+    ui.download.setAttribute('download', `${S.recording}-${stream.entity.replaceAll('/', '_')}.mp4`);
+  }
 }
 
 function updateOverlay() {
   const now = performance.now();
-  const times = S.stats.shownTimes;
-  while (times.length && times[0] < now - 1000) times.shift();
-  const info = S.info;
+  while (S.paintTimes.length && S.paintTimes[0] < now - 1000) S.paintTimes.shift();
   const lines = [];
-  if (info) {
-    lines.push(`${canvas.width}×${canvas.height}  ${info.codec ?? '?'} ${S.config?.codec ?? ''}`);
-    const streamFps = info.frame_rate ? `${info.frame_rate.toFixed(2)}` : estimateFps();
-    lines.push(`fps ${times.length} shown/s, stream ${streamFps}`);
-    lines.push(`decode ${S.stats.decodeMs == null ? '–' : S.stats.decodeMs.toFixed(1) + ' ms'}`);
-    const queued = S.decoder && S.decoder.state !== 'closed' ? S.decoder.decodeQueueSize : 0;
-    lines.push(`buffered ${S.cache.size} frames, ${queued} queued`);
-    lines.push(`latency ${S.live && S.stats.latencyMs != null ? S.stats.latencyMs.toFixed(1) + ' ms (received → shown)' : '–'}`);
-    lines.push(`sample ${S.shownIndex ?? '–'} of ${S.pts.length}  ${S.live ? 'LIVE' : S.playing ? 'playing' : 'paused'}`);
+  for (const stream of S.streams.filter((s) => s.enabled)) {
+    const info = stream.info;
+    if (!info) continue;
+    if (stream.problem) {
+      lines.push(`${stream.entity}: cannot decode here`);
+      continue;
+    }
+    const fps = info.frame_rate ? info.frame_rate.toFixed(2) : estimateFps(stream);
+    const queued = stream.decoder && stream.decoder.state !== 'closed' ? stream.decoder.decodeQueueSize : 0;
+    const latency = stream.latencies.length ? stream.latencies[stream.latencies.length - 1] : null;
+    lines.push(
+      `${stream.entity}  ${info.width ?? '?'}×${info.height ?? '?'}  ${info.codec ?? '?'} ${stream.config?.codec ?? ''}\n` +
+      `  fps ${fps}  decode ${stream.decodeMs == null ? '–' : stream.decodeMs.toFixed(1) + ' ms'}  ` +
+      `buffered ${stream.cache.size} frames, ${queued} queued\n` +
+      `  latency ${S.live && latency != null ? latency.toFixed(1) + ' ms' : '–'}  ` +
+      `sample ${stream.shown ?? '–'} of ${stream.samples}`,
+    );
   }
+  lines.push(`${S.paintTimes.length} paints/s  ${S.live ? 'LIVE' : S.playing ? `playing ×${S.speed}` : 'paused'}`);
   ui.overlay.textContent = lines.join('\n');
 }
 
-function estimateFps() {
-  const order = presentation();
-  if (order.length < 2 || S.info.timeline_kind === 'sequence') return '–';
+function estimateFps(stream) {
+  const order = stream.presentationOrder();
+  if (order.length < 2 || S.timelineKind === 'sequence') return '–';
   const n = Math.min(order.length, 60);
   const span = order[order.length - 1][0] - order[order.length - n][0];
   return span > 0 ? ((n - 1) / (span / 1e9)).toFixed(2) : '–';
@@ -514,38 +296,54 @@ function bindUi() {
   window.addEventListener('pointerup', () => {
     S.dragging = false;
   });
-  ui.slider.addEventListener('input', () => scrub(Number(ui.slider.value)));
-  ui.play.addEventListener('click', () => (S.playing ? pause() : startPlayback()));
+  ui.slider.addEventListener('input', () => seek(Number(ui.slider.value)));
+  ui.play.addEventListener('click', () => (S.playing ? pause() : play()));
   ui.back.addEventListener('click', () => step(-1));
   ui.forward.addEventListener('click', () => step(1));
-  ui.live.addEventListener('change', () => (ui.live.checked ? goLive() : pause()));
+  ui.live.addEventListener('change', () => (ui.live.checked ? setLive(true) : pause()));
+  ui.speed.addEventListener('change', () => setSpeed(Number(ui.speed.value)));
+  ui.recordings.addEventListener('change', () => {
+    location.search = new URLSearchParams({ recording: ui.recordings.value }).toString();
+  });
+  ui.timelines.addEventListener('change', () => switchTimeline(ui.timelines.value));
+  ui.tableToggle.addEventListener('click', () => {
+    const open = ui.table.hidden;
+    ui.table.hidden = !open;
+    if (open) table.show(S.recording, primary()?.entity, S.timeline);
+  });
   window.addEventListener('keydown', (event) => {
-    if (event.target instanceof HTMLInputElement && event.target.type !== 'range' && event.target.type !== 'checkbox') return;
+    const target = event.target;
+    if (target instanceof HTMLSelectElement) return;
+    if (target instanceof HTMLInputElement && target.type !== 'range' && target.type !== 'checkbox') return;
     if (event.key === 'ArrowLeft') step(-1);
     else if (event.key === 'ArrowRight') step(1);
-    else if (event.key === ' ') S.playing ? pause() : startPlayback();
-    else if (event.key === 'l' || event.key === 'L') goLive();
+    else if (event.key === ' ') S.playing ? pause() : play();
+    else if (event.key === 'Home') seek(firstPts() ?? 0);
+    else if (event.key === 'End') seek(lastPts() ?? 0);
+    else if (event.key === 'l' || event.key === 'L') setLive(true);
     else return;
     event.preventDefault();
   });
   setInterval(updateOverlay, 250);
 }
 
-// ---------- start ----------
+const table = new Table(ui.table);
 
-/** The first recording with a video entity (or ?recording=&entity= from the URL). */
-async function pickStream() {
-  const params = new URLSearchParams(location.search);
+// ---------- recording, entities, timeline ----------
+
+/** The recording to show: ?recording=ID, else the first with a video entity; waits for one. */
+async function pickRecording() {
+  const wanted = new URLSearchParams(location.search).get('recording');
   for (;;) {
     try {
       const recordings = await getJSON('/api/recordings');
-      const wanted = params.get('recording');
-      const candidates = wanted ? recordings.filter((r) => r.id === wanted) : recordings;
-      for (const recording of candidates) {
+      fillRecordings(recordings, wanted);
+      for (const recording of recordings.filter((r) => !wanted || r.id === wanted)) {
         const details = await getJSON(`/api/recordings/${encodeURIComponent(recording.id)}`);
-        const videos = details.entity_details.filter((e) => e.video && e.video.samples > 0);
-        const entity = videos.find((e) => e.path === params.get('entity')) ?? videos[0];
-        if (entity) return { recording: recording.id, entity: entity.path };
+        if (details.entity_details.some((e) => e.video && e.video.samples > 0)) {
+          ui.recordings.value = recording.id;
+          return details;
+        }
       }
       say(recordings.length
         ? 'Waiting for video samples…'
@@ -557,96 +355,197 @@ async function pickStream() {
   }
 }
 
-/** The decoder configuration, or a reason the stream cannot be shown here. */
-async function decoderConfig(info) {
-  let codec = info.codec_string;
-  if (!codec && info.codec === 'H.265') codec = 'hev1.1.6.L93.B0'; // ask the browser anyway
-  if (!codec) return { problem: `cannot show ${info.entity}: ${info.codec_problem}` };
-  const config = { codec, optimizeForLatency: true };
-  if (info.width && info.height) {
-    config.codedWidth = info.width;
-    config.codedHeight = info.height;
+function fillRecordings(recordings, wanted) {
+  const ids = recordings.map((r) => r.id);
+  if (ids.join('\n') === [...ui.recordings.options].map((o) => o.value).join('\n')) return;
+  ui.recordings.replaceChildren(...recordings.map((r) => new Option(`${r.id}${r.live ? ' (live)' : ''}`, r.id)));
+  if (wanted) ui.recordings.value = wanted;
+}
+
+/** The entity tree: every video entity with a checkbox, indented by path depth. */
+function fillEntities() {
+  ui.entities.replaceChildren(...S.streams.map((stream) => {
+    const label = document.createElement('label');
+    label.style.paddingLeft = `${(stream.entity.split('/').length - 1) * 12}px`;
+    const box = document.createElement('input');
+    box.type = 'checkbox';
+    box.checked = stream.enabled;
+    box.dataset.entity = stream.entity;
+    box.addEventListener('change', () => {
+      stream.enabled = box.checked;
+      if (box.checked) stream.want(S.t ?? stream.lastPts(), !S.playing);
+      lastPainted = '';
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      paint();
+    });
+    label.append(box, ` ${stream.entity}`);
+    return label;
+  }));
+}
+
+function fillTimelines() {
+  const names = S.details.timelines.map((t) => t.name);
+  ui.timelines.replaceChildren(...names.map((n) => new Option(n, n)));
+  ui.timelines.value = S.timeline;
+}
+
+/** Opens every video entity of the recording on `timeline` (the server's default if null). */
+async function openStreams(timeline) {
+  for (const stream of S.streams) stream.close();
+  const wantedEntity = new URLSearchParams(location.search).get('entity');
+  const videos = S.details.entity_details.filter((e) => e.video && e.video.samples > 0);
+  S.streams = videos.map((e, order) => {
+    const stream = new Stream({
+      recording: S.recording,
+      entity: e.path,
+      order,
+      // Following live, a new sample is fed and a new frame painted at once, not at the
+      // next animation frame (latency); fetched samples are fed at once too.
+      onChange: (what) => {
+        if (S.live || what === 'fetched' || what === 'flushed') tick();
+      },
+      onError: (text) => fail(text),
+    });
+    stream.enabled = wantedEntity ? e.path === wantedEntity : true;
+    return stream;
+  });
+  if (!S.streams.some((s) => s.enabled) && S.streams.length) S.streams[0].enabled = true;
+  S.error = null;
+  for (const stream of S.streams) {
+    for (;;) {
+      try {
+        await stream.load(timeline);
+        if (stream.info.keyframes.length) break;
+        say(`Waiting for a keyframe of ${stream.entity}…`);
+      } catch (error) {
+        if (timeline) {
+          stream.problem = error.message;
+          break;
+        }
+        say(`Waiting for ${stream.entity}… (${error.message})`);
+      }
+      await sleep(500);
+    }
   }
-  let support;
-  try {
-    support = await VideoDecoder.isConfigSupported(config);
-  } catch (error) {
-    return { problem: `${info.codec} (${codec}): ${error.message}` };
+  const first = S.streams.find((s) => s.enabled && s.info) ?? S.streams.find((s) => s.info);
+  S.timeline = first?.info?.timeline ?? timeline;
+  S.timelineKind = first?.info?.timeline_kind ?? null;
+  fillEntities();
+  fillTimelines();
+  const problems = S.streams.filter((s) => s.enabled && s.problem).map((s) => s.problem);
+  if (problems.length) fail(problems.join('\n'));
+  else say('Waiting for frames…');
+  if (first?.info?.width && first.info.height) {
+    canvas.width = first.info.width;
+    canvas.height = first.info.height;
   }
-  if (!support.supported) {
-    return {
-      problem: `This browser cannot decode ${info.codec ?? codec} video (${codec}) with WebCodecs. ` +
-        'Export the recording to MP4, or use a browser with a decoder for it ' +
-        '(headless Chromium decodes H.264, AV1 and VP9, not H.265).',
-    };
-  }
-  return { config: support.config ?? config };
+  for (const stream of S.streams) if (stream.config) stream.follow();
+  lastPainted = '';
+  setLive(true);
+  updateTimeline();
+}
+
+async function switchTimeline(name) {
+  if (name === S.timeline) return;
+  await openStreams(name);
 }
 
 async function main() {
   bindUi();
-  if (typeof VideoDecoder === 'undefined') {
-    fail('This browser has no WebCodecs VideoDecoder. Use a current Chrome, Edge or Safari, ' +
-      'over https or on localhost (WebCodecs needs a secure context).');
-    return;
-  }
-  const { recording, entity } = await pickStream();
-  S.recording = recording;
-  S.entity = entity;
-  ui.source.textContent = `${recording} · ${entity}`;
-  for (;;) {
-    S.info = await getJSON(api('info', {})).catch((error) => ({ error }));
-    if (!S.info.error && S.info.keyframes.length) break;
-    say(S.info.error ? `Waiting for ${entity}… (${S.info.error.message})` : `Waiting for a keyframe of ${entity}…`);
-    S.info = null;
-    await sleep(500);
-  }
-  const info = S.info;
-  S.recordingLive = info.live;
-  info.pts.forEach((pts, index) => addToIndex(index, pts, false));
-  for (const k of info.keyframes) addToIndex(k, info.pts[k], true);
-  if (info.width && info.height) {
-    canvas.width = info.width;
-    canvas.height = info.height;
-  }
-  updateTimeline();
-  const { config, problem } = await decoderConfig(info);
-  if (problem) {
-    fail(problem);
-    return;
-  }
-  S.config = config;
-  say('Waiting for frames…');
-  connectLive();
-  goLive();
+  S.details = await pickRecording();
+  S.recording = S.details.id;
+  ui.source.textContent = S.recording;
+  await openStreams(null);
+  requestAnimationFrame(loop);
+}
+
+// ---------- test and automation hooks ----------
+
+/** The frame number (synth.rs pattern) in `entityIndex`'s painted frame, read from pixels. */
+function readFrameNumber(entityIndex = 0) {
+  const stream = enabled()[entityIndex];
+  const frame = stream && stream.cache.get(stream.shown);
+  if (!frame) return null;
+  const width = frame.displayWidth;
+  const height = frameStripHeight(frame.displayHeight);
+  const scratch = new OffscreenCanvas(width, height);
+  const c = scratch.getContext('2d', { willReadFrequently: true });
+  c.drawImage(frame, 0, 0, width, frame.displayHeight);
+  const row = c.getImageData(0, Math.floor(height / 2), width, 1).data;
+  return readFrameNumberRow(row, width);
+}
+
+/** The frame number read from the composited canvas itself. */
+function readCanvasFrameNumber() {
+  const height = frameStripHeight(canvas.height);
+  const row = ctx.getImageData(0, Math.floor(height / 2), canvas.width, 1).data;
+  return readFrameNumberRow(row, canvas.width);
 }
 
 window.vidlogViewer = {
   state() {
+    const first = enabled()[0] ?? primary();
     return {
       recording: S.recording,
-      entity: S.entity,
-      codec: S.config?.codec ?? null,
-      timeline: S.info?.timeline ?? null,
-      samples: S.pts.length,
-      shownPts: S.shownPts,
-      shownIndex: S.shownIndex,
-      frames: S.framesShown,
-      decoded: S.framesDecoded,
-      cached: S.cache.size,
+      entity: first?.entity ?? null,
+      entities: S.streams.map((s) => ({ entity: s.entity, enabled: !!s.enabled, shownIndex: s.shown, problem: s.problem })),
+      codec: first?.config?.codec ?? null,
+      timeline: S.timeline,
+      samples: first?.samples ?? 0,
+      t: S.t,
+      shownPts: first && first.shown != null ? first.pts[first.shown] : null,
+      shownIndex: first?.shown ?? null,
+      // The frame at the playhead is painted (not an older one while decoding).
+      settled: !!first && first.shown != null && first.shown === first.targetAt(S.t),
+      frames: S.framesPainted,
+      decoded: S.streams.reduce((n, s) => n + s.decoded, 0),
+      sessions: S.streams.reduce((n, s) => n + s.sessions, 0),
+      cached: S.streams.reduce((n, s) => n + s.cache.size, 0),
+      openFrames: frames.open,
       live: S.live,
       playing: S.playing,
-      seeking: S.seeking !== null,
+      speed: S.speed,
+      seeking: !!first && (first.fetching !== null || first.shown !== first.targetAt(S.t)),
+      latency: { count: S.latencies.length, p50: percentile(S.latencies, 50), p99: percentile(S.latencies, 99) },
       error: S.error,
       message: ui.message.textContent,
+      download: ui.download.getAttribute('href'),
     };
   },
-  /** Shows the frame at `t` (pts units of the timeline) and resolves once shown. */
-  seek: (t) => scrub(t),
+  /** Per-stream decoder internals, for diagnosing a test failure. */
+  streams: () => S.streams.map((s) => ({
+    entity: s.entity, session: s.session && { ...s.session }, pending: [...s.pending.values()].map((m) => m.index),
+    cache: [...s.cache.keys()].sort((a, b) => a - b), target: S.t == null ? null : s.targetAt(S.t),
+    fetching: s.fetching !== null, data: s.data.size, decoder: s.decoder?.state ?? null,
+  })),
+  seek,
   step,
-  goLive,
-  play: startPlayback,
+  play,
   pause,
+  setSpeed,
+  goLive: () => setLive(true),
+  readFrameNumber,
+  readCanvasFrameNumber,
+  /** Opens the table of the first shown entity; resolves once its first page is in. */
+  async openTable() {
+    ui.table.hidden = false;
+    await table.show(S.recording, primary()?.entity, S.timeline);
+    return { total: table.total, columns: table.columns.map((c) => c.name) };
+  },
+  /** Scrolls the table to row `i`; resolves with the row indexes rendered once in. */
+  async scrollTableTo(i) {
+    table.scrollToRow(i);
+    for (let tries = 0; tries < 100; tries++) {
+      const rows = [...ui.table.querySelectorAll('.df-row')].map((r) => Number(r.dataset.row));
+      if (rows.includes(i)) return rows;
+      await sleep(50);
+    }
+    return [...ui.table.querySelectorAll('.df-row')].map((r) => Number(r.dataset.row));
+  },
+  /** Clears the latency figures (a benchmark's warm-up). */
+  resetLatency() {
+    S.latencies = [];
+  },
 };
 
 main().catch((error) => fail(`viewer: ${error.message}`));

@@ -18,11 +18,13 @@ pub mod batcher;
 pub mod net;
 pub mod recording_stream;
 pub mod sink;
+pub mod spawn;
 
 pub use batcher::BatcherConfig;
 pub use net::{NetworkOptions, NetworkSink};
 pub use recording_stream::{RecordingStream, RecordingStreamBuilder, SdkError};
 pub use sink::{FileSink, MemorySink, Sink, SinkError};
+pub use spawn::{SpawnOptions, Spawned};
 pub use vidlog_types::{
     AsComponents, AssetVideo, Blob, EntityPath, TimeCell, TimeKind, TimePoint, VideoCodec,
     VideoFrameReference, VideoStream,

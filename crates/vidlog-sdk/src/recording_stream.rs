@@ -24,6 +24,7 @@ use vidlog_types::{
 use crate::batcher::{Batcher, BatcherConfig, Command};
 use crate::net::{NetworkOptions, NetworkSink};
 use crate::sink::{FileSink, MemorySink, Sink, SinkError};
+use crate::spawn::{SpawnError, SpawnOptions, Spawned, ensure_server};
 
 /// Why a log call or the stream failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +37,8 @@ pub enum SdkError {
     Config(String),
     #[error("the recording stream is closed")]
     Closed,
+    #[error("spawning a server: {0}")]
+    Spawn(#[from] SpawnError),
 }
 
 static NEXT_STREAM_ID: AtomicU64 = AtomicU64::new(1);
@@ -116,6 +119,23 @@ impl RecordingStreamBuilder {
         Ok(RecordingStream::start(info, config, Arc::new(sink)))
     }
 
+    /// Streams to a local server at [`DEFAULT_SPAWN_ADDR`](crate::spawn::DEFAULT_SPAWN_ADDR)
+    /// (127.0.0.1:9877), starting `vidlog serve` in the background first when nothing
+    /// listens there. See [`crate::spawn`] for where the binary is looked for.
+    pub fn spawn(self) -> Result<RecordingStream, SdkError> {
+        self.spawn_with(&SpawnOptions::default())
+    }
+
+    /// [`RecordingStreamBuilder::spawn`] with another address or binary.
+    pub fn spawn_with(self, options: &SpawnOptions) -> Result<RecordingStream, SdkError> {
+        let spawned = ensure_server(options)?;
+        let stream = self.connect(&options.addr)?;
+        if let Spawned::Started { pid } = spawned {
+            *stream.inner.spawned_server.lock() = Some(pid);
+        }
+        Ok(stream)
+    }
+
     /// Logs into any sink.
     pub fn sink(self, sink: Arc<dyn Sink>) -> Result<RecordingStream, SdkError> {
         let config = match self.batcher {
@@ -135,6 +155,8 @@ struct Inner {
     stop_ticker: Sender<()>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     errors: Arc<Mutex<Option<SinkError>>>,
+    /// The server `spawn()` started, if it did.
+    spawned_server: Mutex<Option<u32>>,
 }
 
 /// See the module documentation.
@@ -188,12 +210,19 @@ impl RecordingStream {
                 stop_ticker,
                 threads: Mutex::new(vec![writer, ticker]),
                 errors,
+                spawned_server: Mutex::new(None),
             }),
         }
     }
 
     pub fn info(&self) -> &RecordingInfo {
         &self.inner.info
+    }
+
+    /// The process id of the `vidlog serve` that [`RecordingStreamBuilder::spawn`] started
+    /// for this stream (`None` when a server was already listening, or not spawned).
+    pub fn spawned_server(&self) -> Option<u32> {
+        *self.inner.spawned_server.lock()
     }
 
     /// Sets this thread's time on `timeline` for the rows it logs next.

@@ -1,7 +1,8 @@
 //! The HTTP side: the router (ingest WebSocket plus the JSON API) and the JSON views of
 //! recordings. `GET /api/recordings` lists recordings; `GET /api/recordings/{id}` gives
 //! one recording's entities, timelines with ranges, and per video entity its codec,
-//! sample count and keyframe positions.
+//! sample count and keyframe positions. `GET /api/recordings/{id}/export.mp4` is
+//! [`crate::export_http`].
 
 use axum::Json;
 use axum::Router;
@@ -20,6 +21,10 @@ pub(crate) fn router(server: Server) -> Router {
         .route(INGEST_PATH, get(crate::ingest::upgrade))
         .route("/api/recordings", get(list))
         .route("/api/recordings/{id}", get(details))
+        .route(
+            "/api/recordings/{id}/export.mp4",
+            get(crate::export_http::export_mp4),
+        )
         .merge(crate::view::router())
         .with_state(server)
 }

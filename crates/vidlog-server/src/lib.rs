@@ -16,6 +16,9 @@
 //! ```
 
 mod api;
+mod chunk_layout;
+mod dataframe;
+mod export_http;
 mod ingest;
 pub mod protocol;
 mod recordings;
@@ -48,6 +51,12 @@ pub struct ServerConfig {
     pub memory_limit: u64,
     /// Largest WebSocket message (one frame) a producer may send (default 64 MiB).
     pub max_message_size: usize,
+    /// At start, open the `.vlog` files already in `data_dir` as recordings that are not
+    /// live (default false). A recording split over several files by earlier runs
+    /// (`id.vlog`, `id.1.vlog`) shows its first file. A producer that sends that id again
+    /// writes a new file, and the recording then shows what arrives from then on (as for
+    /// any recording resumed after a server restart).
+    pub open_existing: bool,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +67,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("vidlog-data"),
             memory_limit: 1 << 30,
             max_message_size: 64 << 20,
+            open_existing: false,
         }
     }
 }
@@ -79,6 +89,8 @@ pub enum ServerError {
     },
     #[error("starting the server's runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{0}")]
+    OpenFile(String),
 }
 
 /// The server's shared state: its recordings. Cheap to clone.
@@ -126,6 +138,9 @@ impl Server {
             config: Arc::new(config),
             shutdown,
         };
+        if server.config.open_existing {
+            server.open_existing_files();
+        }
         let app = api::router(server.clone());
         let mut until = server.shutdown.clone();
         let serving = runtime.spawn(async move {
@@ -155,9 +170,49 @@ impl Server {
         self.recordings.subscribe(recording_id)
     }
 
+    /// Follows one video entity of `recording_id` from decode sample `from_sample` on
+    /// (backlog chosen from the index: that entity's static chunks and the chunks holding
+    /// those samples), then every chunk stored after (all entities: filter by entity).
+    pub fn subscribe_video(
+        &self,
+        recording_id: &str,
+        entity: &vidlog_types::EntityPath,
+        from_sample: usize,
+    ) -> Subscription {
+        self.recordings
+            .subscribe_video(recording_id, entity, from_sample)
+    }
+
     /// Every recording the server knows, in id order.
     pub fn recordings(&self) -> Vec<RecordingOverview> {
         self.recordings.overviews()
+    }
+
+    /// Serves a finished recording file (read-only, not live) as a recording; returns its
+    /// id. Fails when the file cannot be read or a recording with its id is open already.
+    pub fn open_file(&self, path: impl AsRef<std::path::Path>) -> Result<String, ServerError> {
+        self.recordings
+            .open_file(path.as_ref())
+            .map_err(|e| ServerError::OpenFile(e.to_string()))
+    }
+
+    /// [`ServerConfig::open_existing`]: every `.vlog` file of the data dir, oldest name
+    /// first; unreadable ones and later segments of an open recording are logged and skipped.
+    fn open_existing_files(&self) {
+        let Ok(dir) = std::fs::read_dir(&self.config.data_dir) else {
+            return;
+        };
+        let mut files: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "vlog"))
+            .collect();
+        files.sort();
+        for file in files {
+            match self.open_file(&file) {
+                Ok(id) => tracing::info!("recording {id}: opened {}", file.display()),
+                Err(e) => tracing::warn!("not opened: {e}"),
+            }
+        }
     }
 
     /// Bytes of chunk payloads held in memory now (see [`ServerConfig::memory_limit`]).
@@ -196,6 +251,11 @@ impl RunningServer {
 
     pub fn recordings(&self) -> Vec<RecordingOverview> {
         self.server.recordings()
+    }
+
+    /// See [`Server::open_file`].
+    pub fn open_file(&self, path: impl AsRef<std::path::Path>) -> Result<String, ServerError> {
+        self.server.open_file(path)
     }
 
     /// The runtime the server runs on (e.g. to `block_on` a Ctrl-C future).

@@ -12,7 +12,11 @@
 //! Memory: every chunk's payload size counts against `memory_limit`. Above it, whole
 //! recordings drop their chunk bytes from memory, finished recordings first (least
 //! recently active first), then live ones: the store is reopened from the recording file,
-//! which loads chunks on demand.
+//! which loads chunks on demand. Per recording, not per chunk: a live store holds chunks
+//! inserted from memory and has no file to load them back from, so dropping single chunks
+//! needs a chunk-store API (a file source for a live store, dropping one chunk's bytes)
+//! that `vidlog-store` does not offer; swapping in the file-indexed store gives the same
+//! bound. Recordings opened from a file (`open_file`) load on demand and count nothing.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -182,6 +186,74 @@ impl Recordings {
         all.iter().filter_map(|r| r.overview()).collect()
     }
 
+    /// Adds a finished recording file as a recording that is not live: its store is
+    /// indexed from the file (chunks load on demand and do not count against the memory
+    /// limit), subscribers replay it in file order. Returns its id: the file's recording
+    /// id, else the file name without `.vlog`.
+    pub fn open_file(&self, path: &Path) -> Result<String, StoreChunkError> {
+        let failed = |reason: String| StoreChunkError::Storage {
+            recording: path.display().to_string(),
+            reason,
+        };
+        let opened = Recording::open(path).map_err(|e| failed(e.to_string()))?;
+        if let Some(report) = opened.recovery() {
+            tracing::warn!("{}: {report}", path.display());
+        }
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let info = opened.info.clone().unwrap_or_else(|| RecordingInfo {
+            application_id: "unknown".into(),
+            recording_id: stem.clone(),
+            started_unix_nanos: 0,
+            writer: "unknown".into(),
+        });
+        let id = info.recording_id.clone();
+        let mut arrived: Vec<(u64, EntityPath, ChunkIdx)> = Vec::new();
+        let entities: Vec<EntityPath> = opened.store.entity_paths().cloned().collect();
+        let mut seen = HashSet::new();
+        for entity in entities {
+            for (idx, summary) in opened.store.summaries(&entity).enumerate() {
+                let offset = summary.location.map_or(u64::MAX, |l| l.offset);
+                arrived.push((offset, entity.clone(), idx as ChunkIdx));
+                seen.insert(summary.id.0);
+            }
+        }
+        arrived.sort_by_key(|(offset, _, _)| *offset);
+        let mut map = self.map.write();
+        if let Some(existing) = map.get(&id)
+            && existing.state.read().info.is_some()
+        {
+            return Err(failed(format!(
+                "recording {id:?} is already open (from {})",
+                existing
+                    .state
+                    .read()
+                    .files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let recording = map
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(LiveRecording::new(&id)))
+            .clone();
+        drop(map);
+        let mut state = recording.state.write();
+        state.info = Some(info);
+        state.store = opened.store;
+        state.files = vec![path.to_path_buf()];
+        state.seen = seen;
+        state.arrived = arrived
+            .into_iter()
+            .map(|(_, entity, idx)| (entity, idx))
+            .collect();
+        Ok(id)
+    }
+
     /// A producer starts sending `info`'s recording: opens (or reuses) its file.
     pub fn attach_producer(
         &self,
@@ -195,6 +267,16 @@ impl Recordings {
         {
             let mut state = recording.state.write();
             if state.writer.is_none() {
+                // A recording opened from a file (`open_file`) continues in a new segment;
+                // its store restarts empty, as for any recording resumed after a restart
+                // (eviction reopens the segment being written, so the store must hold only
+                // its chunks).
+                if !state.arrived.is_empty() {
+                    state.store = ChunkStore::new();
+                    state.arrived.clear();
+                    let freed = std::mem::take(&mut state.memory);
+                    self.memory.fetch_sub(freed, Ordering::Relaxed);
+                }
                 let (path, earlier) = next_segment(&self.data_dir, id);
                 for file in &earlier {
                     match Recording::open(file) {
@@ -329,6 +411,43 @@ impl Recordings {
         // Under the lock: no chunk falls between the backlog and the live queue.
         let mut state = recording.state.write();
         let backlog = state.arrived.clone();
+        let (subscriber, subscription) = Subscription::new(recording.clone(), backlog);
+        state.subscribers.push(subscriber);
+        subscription
+    }
+
+    /// Follows one video entity from decode sample `from_sample` (e.g. the latest
+    /// keyframe): the backlog is chosen from the store's index, so only that entity's
+    /// static chunks and the chunks holding samples from `from_sample` on are replayed
+    /// (loaded from the file when evicted), not the whole recording.
+    pub fn subscribe_video(
+        &self,
+        id: &str,
+        entity: &EntityPath,
+        from_sample: usize,
+    ) -> Subscription {
+        let recording = self.entry(id);
+        let mut state = recording.state.write();
+        let first_chunk = state
+            .store
+            .video(entity)
+            .and_then(|v| v.sample(from_sample))
+            .map(|s| s.chunk);
+        let statics: HashSet<ChunkIdx> = state
+            .store
+            .summaries(entity)
+            .enumerate()
+            .filter(|(_, s)| s.is_static())
+            .map(|(i, _)| i as ChunkIdx)
+            .collect();
+        let backlog = state
+            .arrived
+            .iter()
+            .filter(|(e, idx)| {
+                e == entity && (statics.contains(idx) || first_chunk.is_none_or(|c| *idx >= c))
+            })
+            .cloned()
+            .collect();
         let (subscriber, subscription) = Subscription::new(recording.clone(), backlog);
         state.subscribers.push(subscriber);
         subscription

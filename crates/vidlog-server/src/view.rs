@@ -1,7 +1,7 @@
 //! The browser viewer's side of the server: the viewer's files (`web/`, compiled into the
 //! binary, so it works offline), the video endpoints it decodes from, and the live feed.
 //!
-//! - `GET /`, `/app.js`, `/wire.js`: the viewer.
+//! - `GET /`, `/app.js`, `/stream.js`, `/table.js`, `/wire.js`: the viewer.
 //! - `GET /api/recordings/{id}/video/info?entity=E[&timeline=T]`: the WebCodecs codec
 //!   string, the picture size and the stream's index (pts per sample in decode order,
 //!   keyframe indexes) as JSON ([`VideoInfo`]).
@@ -10,6 +10,11 @@
 //! - `GET /ws/view?recording=ID&entity=E[&timeline=T]` (WebSocket): every sample of `E`
 //!   as it is stored, one binary message each in the same layout, starting at the latest
 //!   keyframe the entity has when the viewer joins.
+//! - `GET /api/recordings/{id}/dataframe?...`: the entity's rows as a table page
+//!   ([`crate::dataframe`]).
+//!
+//! Each sample carries its row id: the producer's wall clock (ns since the Unix epoch) when
+//! it was logged, so a viewer on the same machine measures live latency at paint.
 //!
 //! Entity paths contain `/`, so they travel as the `entity` query parameter. The timeline
 //! defaults to the entity's first `duration` timeline (then `timestamp`, then `sequence`)
@@ -37,8 +42,9 @@ use crate::recordings::LiveRecording;
 
 /// Viewers follow a video entity here.
 pub const VIEW_PATH: &str = "/ws/view";
-/// Bytes before each sample's bytes: `u32 len | u8 is_keyframe | 3 pad | i64 pts | u64 index`.
-pub const SAMPLE_HEADER_LEN: usize = 24;
+/// Bytes before each sample's bytes:
+/// `u32 len | u8 is_keyframe | 3 pad | i64 pts | u64 index | u64 row_id`.
+pub const SAMPLE_HEADER_LEN: usize = 32;
 /// Most samples one `samples` request returns.
 pub const MAX_SAMPLES_PER_REQUEST: usize = 1000;
 /// Most sample bytes one `samples` request returns (at least one sample is always sent).
@@ -75,6 +81,16 @@ static WEB_FILES: &[WebFile] = &[
         content_type: JS,
         body: include_bytes!("../../../web/wire.js"),
     },
+    WebFile {
+        path: "/stream.js",
+        content_type: JS,
+        body: include_bytes!("../../../web/stream.js"),
+    },
+    WebFile {
+        path: "/table.js",
+        content_type: JS,
+        body: include_bytes!("../../../web/table.js"),
+    },
 ];
 
 /// The viewer's routes, merged into the API router.
@@ -82,6 +98,10 @@ pub(crate) fn router() -> Router<Server> {
     let mut router = Router::new()
         .route("/api/recordings/{id}/video/info", get(info))
         .route("/api/recordings/{id}/video/samples", get(samples))
+        .route(
+            "/api/recordings/{id}/dataframe",
+            get(crate::dataframe::dataframe),
+        )
         .route(VIEW_PATH, get(live));
     for file in WEB_FILES {
         router = router.route(file.path, get(move || async move { serve_file(file) }));
@@ -103,19 +123,19 @@ fn serve_file(file: &'static WebFile) -> Response {
 
 /// An error answer: `{"error": "..."}` with a status.
 #[derive(Debug)]
-struct ViewError {
+pub(crate) struct ViewError {
     status: StatusCode,
     message: String,
 }
 
 impl ViewError {
-    fn bad_request(message: impl Into<String>) -> Self {
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         ViewError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
         }
     }
-    fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         ViewError {
             status: StatusCode::NOT_FOUND,
             message: message.into(),
@@ -142,15 +162,17 @@ impl IntoResponse for ViewError {
 /// Query parameters of the viewer's endpoints (all optional here, checked by hand so
 /// every refusal says what was expected).
 #[derive(Debug, Default, Deserialize)]
-struct ViewQuery {
+pub(crate) struct ViewQuery {
     recording: Option<String>,
     entity: Option<String>,
-    timeline: Option<String>,
+    pub(crate) timeline: Option<String>,
     from: Option<String>,
     to: Option<String>,
+    pub(crate) offset: Option<String>,
+    pub(crate) limit: Option<String>,
 }
 
-fn recording(server: &Server, id: &str) -> Result<Arc<LiveRecording>, ViewError> {
+pub(crate) fn recording(server: &Server, id: &str) -> Result<Arc<LiveRecording>, ViewError> {
     server
         .recordings
         .get(id)
@@ -158,14 +180,14 @@ fn recording(server: &Server, id: &str) -> Result<Arc<LiveRecording>, ViewError>
         .ok_or_else(|| ViewError::not_found(format!("no recording {id:?}")))
 }
 
-fn entity(query: &ViewQuery) -> Result<EntityPath, ViewError> {
+pub(crate) fn entity(query: &ViewQuery) -> Result<EntityPath, ViewError> {
     let text = query.entity.as_deref().ok_or_else(|| {
         ViewError::bad_request("missing ?entity=PATH (the video entity, e.g. camera/front)")
     })?;
     EntityPath::parse(text).map_err(|e| ViewError::bad_request(format!("entity {text:?}: {e}")))
 }
 
-fn index_param(name: &str, text: Option<&str>) -> Result<Option<usize>, ViewError> {
+pub(crate) fn index_param(name: &str, text: Option<&str>) -> Result<Option<usize>, ViewError> {
     text.map(|t| {
         t.parse::<usize>().map_err(|_| {
             ViewError::bad_request(format!(
@@ -176,7 +198,10 @@ fn index_param(name: &str, text: Option<&str>) -> Result<Option<usize>, ViewErro
     .transpose()
 }
 
-fn video_of<'a>(store: &'a ChunkStore, entity: &EntityPath) -> Result<&'a VideoIndex, ViewError> {
+pub(crate) fn video_of<'a>(
+    store: &'a ChunkStore,
+    entity: &EntityPath,
+) -> Result<&'a VideoIndex, ViewError> {
     store
         .video(entity)
         .filter(|v| !v.is_empty())
@@ -193,15 +218,15 @@ fn video_of<'a>(store: &'a ChunkStore, entity: &EntityPath) -> Result<&'a VideoI
 }
 
 /// The timeline a viewer plays on, with each sample's pts on it (decode order).
-struct PlayTimeline<'a> {
-    name: String,
+pub(crate) struct PlayTimeline<'a> {
+    pub(crate) name: String,
     kind: TimeKind,
     pts: &'a [i64],
 }
 
 /// `wanted`, or the default: the first `duration`, then `timestamp`, then `sequence`
 /// timeline (by name) that every sample of the entity carries.
-fn play_timeline<'a>(
+pub(crate) fn play_timeline<'a>(
     entity: &EntityPath,
     video: &'a VideoIndex,
     wanted: Option<&str>,
@@ -272,6 +297,9 @@ pub struct VideoInfo {
     pub pts: Vec<i64>,
     /// A producer is connected: more samples may arrive (follow `/ws/view`).
     pub live: bool,
+    /// The latest `VideoStream:draw_order` of the entity, if one was logged: higher
+    /// draws on top when a viewer composites several entities.
+    pub draw_order: Option<f32>,
 }
 
 async fn info(
@@ -304,6 +332,7 @@ async fn info(
             Ok(stream) => (Some(stream), None),
             Err(problem) => (None, Some(problem)),
         };
+        let draw_order = draw_order(store, &entity, &timeline.name);
         Ok(Json(VideoInfo {
             entity: entity.to_string(),
             codec: codec.map(|c| c.to_string()),
@@ -321,20 +350,46 @@ async fn info(
             keyframes: video.keyframes().to_vec(),
             pts: timeline.pts.to_vec(),
             live,
+            draw_order,
         }))
     })
 }
 
+/// The latest draw order logged for `entity` (static, else the last on `timeline`).
+fn draw_order(store: &ChunkStore, entity: &EntityPath, timeline: &str) -> Option<f32> {
+    let at = store
+        .latest_at(entity, timeline, i64::MAX, VideoStream::DRAW_ORDER)
+        .ok()??;
+    let cell = store.cell(entity, at, VideoStream::DRAW_ORDER).ok()??;
+    let values = cell
+        .as_any()
+        .downcast_ref::<vidlog_types::arrow_array::Float32Array>()?;
+    (values.len() == 1 && !values.is_null(0)).then(|| values.value(0))
+}
+
+/// One sample as the viewer gets it.
+pub struct SampleRecord<'a> {
+    /// Decode index in the entity's stream.
+    pub index: usize,
+    pub is_keyframe: bool,
+    /// Presentation time on the play timeline.
+    pub pts: i64,
+    /// The row's id: the producer's wall clock in ns when the sample was logged.
+    pub row_id: u64,
+    pub bytes: &'a [u8],
+}
+
 /// Appends one sample in the viewer's binary layout (all little-endian):
-/// `u32 len | u8 is_keyframe | 3 zero bytes | i64 pts | u64 index | len bytes`.
-pub fn encode_sample(out: &mut Vec<u8>, index: usize, is_keyframe: bool, pts: i64, bytes: &[u8]) {
+/// `u32 len | u8 is_keyframe | 3 zero bytes | i64 pts | u64 index | u64 row_id | len bytes`.
+pub fn encode_sample(out: &mut Vec<u8>, sample: &SampleRecord) {
     // Samples are at most u32::MAX bytes: the store indexes their sizes as u32.
-    out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    out.push(u8::from(is_keyframe));
+    out.extend_from_slice(&(sample.bytes.len() as u32).to_le_bytes());
+    out.push(u8::from(sample.is_keyframe));
     out.extend_from_slice(&[0; 3]);
-    out.extend_from_slice(&pts.to_le_bytes());
-    out.extend_from_slice(&(index as u64).to_le_bytes());
-    out.extend_from_slice(bytes);
+    out.extend_from_slice(&sample.pts.to_le_bytes());
+    out.extend_from_slice(&(sample.index as u64).to_le_bytes());
+    out.extend_from_slice(&sample.row_id.to_le_bytes());
+    out.extend_from_slice(sample.bytes);
 }
 
 /// `GET /api/recordings/{id}/video/samples`: see the module documentation. `to` is
@@ -378,7 +433,16 @@ async fn samples(
                 break;
             }
             let pts = timeline.pts.get(sample.index).copied().unwrap_or(0);
-            encode_sample(&mut body, sample.index, sample.is_keyframe, pts, bytes);
+            encode_sample(
+                &mut body,
+                &SampleRecord {
+                    index: sample.index,
+                    is_keyframe: sample.is_keyframe,
+                    pts,
+                    row_id: sample.row_id,
+                    bytes,
+                },
+            );
         }
         Ok((
             [
@@ -558,10 +622,13 @@ impl Feed {
             let pts = column.values.get(row).copied().unwrap_or(0);
             encode_sample(
                 &mut message,
-                index,
-                samples[index].is_keyframe(),
-                pts,
-                bytes,
+                &SampleRecord {
+                    index,
+                    is_keyframe: samples[index].is_keyframe(),
+                    pts,
+                    row_id,
+                    bytes,
+                },
             );
             out.push(Bytes::from(message));
         }
@@ -576,14 +643,25 @@ mod tests {
     #[test]
     fn sample_layout() {
         let mut out = Vec::new();
-        encode_sample(&mut out, 7, true, -2, &[0, 0, 0, 1, 0x65]);
+        let row_id = 1_763_000_000_123_456_789u64;
+        encode_sample(
+            &mut out,
+            &SampleRecord {
+                index: 7,
+                is_keyframe: true,
+                pts: -2,
+                row_id,
+                bytes: &[0, 0, 0, 1, 0x65],
+            },
+        );
         assert_eq!(out.len(), SAMPLE_HEADER_LEN + 5);
         assert_eq!(&out[0..4], &5u32.to_le_bytes());
         assert_eq!(out[4], 1);
         assert_eq!(&out[5..8], &[0, 0, 0]);
         assert_eq!(&out[8..16], &(-2i64).to_le_bytes());
         assert_eq!(&out[16..24], &7u64.to_le_bytes());
-        assert_eq!(&out[24..], &[0, 0, 0, 1, 0x65]);
+        assert_eq!(&out[24..32], &row_id.to_le_bytes());
+        assert_eq!(&out[32..], &[0, 0, 0, 1, 0x65]);
     }
 
     #[test]

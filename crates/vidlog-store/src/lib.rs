@@ -2,6 +2,7 @@
 //! file format (see docs/FORMAT.md), and the chunk store with its indexes and queries.
 
 pub mod codec;
+pub mod export;
 pub mod file;
 pub mod frame;
 pub mod summary;

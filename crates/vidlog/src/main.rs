@@ -25,7 +25,9 @@ enum Command {
     Import(cmd::import::ImportArgs),
     Info(cmd::info::InfoArgs),
     Export(cmd::export::ExportArgs),
+    Frame(cmd::frame::FrameArgs),
     Serve(cmd::serve::ServeArgs),
+    View(cmd::view::ViewArgs),
     Bench(cmd::bench::BenchArgs),
 }
 
@@ -54,7 +56,9 @@ fn main() -> ExitCode {
         Command::Import(args) => cmd::import::run(args),
         Command::Info(args) => cmd::info::run(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Frame(args) => cmd::frame::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::View(args) => cmd::view::run(args),
         Command::Bench(args) => cmd::bench::run(args),
     };
     match result {

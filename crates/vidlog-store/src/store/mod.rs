@@ -8,6 +8,7 @@
 
 mod query;
 mod video;
+pub mod video_source;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock};

@@ -149,7 +149,11 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         server.shutdown();
     }
     match args.output {
-        Some(path) => super::info::run(super::info::InfoArgs { path, json: false }),
+        Some(path) => super::info::run(super::info::InfoArgs {
+            path: Some(path),
+            json: false,
+            decoders: false,
+        }),
         None => Ok(()),
     }
 }

@@ -2,18 +2,20 @@
 //! fragmented, any time range, B-frames with correct decode and composition times), or
 //! every video entity to MCAP as `foxglove.CompressedVideo` channels.
 //!
-//! Reads the store's index for timing, then streams sample bytes chunk by chunk, so memory
-//! holds the sample table plus one chunk whatever the recording's size.
+//! The sample selection, timing and streaming live in `vidlog_store::export` (shared with
+//! the server's `export.mp4` endpoint); this module owns the files, the progress bar and
+//! the JSON summary.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde::Serialize;
-use vidlog_store::{ChunkStore, Recording, VideoIndex};
-use vidlog_types::{EntityPath, TimeKind};
-use vidlog_video::mp4::{Mp4Muxer, Mp4Options, SampleEntry};
+use vidlog_store::Recording;
+use vidlog_store::export::{ExportError, Mp4Export};
+pub use vidlog_store::export::{pick_entity, pick_timeline};
+use vidlog_video::mp4::Mp4Muxer;
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
@@ -103,9 +105,6 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let entity = pick_entity(store, args.entity.as_deref())?;
     let video = store.video(&entity).context("checked by pick_entity")?;
     let (timeline, kind) = pick_timeline(video, args.timeline.as_deref(), &entity)?;
-    let pts = video
-        .pts(&timeline)
-        .with_context(|| format!("{entity}: some samples have no time on timeline {timeline:?}"))?;
     let parse = |text: &Option<String>, what: &str| -> anyhow::Result<Option<i64>> {
         text.as_deref()
             .map(|t| {
@@ -116,75 +115,46 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     };
     let from = parse(&args.from, "from")?;
     let to = parse(&args.to, "to")?;
-    let range = SampleRange::select(video, &timeline, pts, from, to)
-        .with_context(|| format!("{entity} on timeline {timeline:?}"))?;
+    let plan = Mp4Export::plan(store, &entity, &timeline, from, to).map_err(|e| match e {
+        // The library says `from`; here it is the option.
+        ExportError::FromAfterEnd { .. } => anyhow::anyhow!("--{e}"),
+        e => anyhow::Error::from(e).context(format!("{entity} on timeline {timeline:?}")),
+    })?;
     anyhow::ensure!(
         !to_stdout || args.fragmented,
         "-o - (stdout) needs --fragmented: a plain MP4 is finished by seeking back"
     );
-    let segments = range.split_at_parameter_changes(video);
-    anyhow::ensure!(
-        !(to_stdout && segments.len() > 1),
-        "the stream's parameters change at sample {}: it exports as several files, so pass -o FILE",
-        segments.get(1).map_or(0, |s| s.start)
-    );
-    let codec = store
-        .codec(&entity)
-        .with_context(|| format!("{entity}: no codec logged, so its samples cannot be exported"))?;
-    let total_bytes: u64 = video.samples()[range.keyframe..=range.last]
-        .iter()
-        .map(|s| u64::from(s.size))
-        .sum();
+    if to_stdout {
+        plan.single_segment()
+            .context("stdout holds one MP4: pass -o FILE to get one file per part")?;
+    }
     let bar = if to_stdout || args.json {
         indicatif::ProgressBar::hidden()
     } else {
-        super::progress_bar(total_bytes, "exporting")
+        super::progress_bar(plan.total_bytes(store), "exporting")
     };
     let mut files = Vec::new();
-    for (n, segment) in segments.iter().enumerate() {
+    for (n, segment) in plan.segments.iter().enumerate() {
         let path = numbered_path(&args.output, n);
-        let first = store
-            .video_samples(&entity, segment.start..segment.start + 1)
-            .next()
-            .context("segment is empty")??;
-        let entry = SampleEntry::from_keyframe(codec, first.as_slice()).with_context(|| {
-            format!(
-                "{entity} sample {}: building the MP4 sample entry",
-                segment.start
-            )
-        })?;
+        let entry = plan.sample_entry(store, n)?;
         let codec_string = entry.codec_string();
-        let segment_pts = &pts[segment.clone()];
-        let options = Mp4Options {
-            fragmented: args.fragmented,
-            timescale: None,
-            start: if n == 0 {
-                range.start.filter(|s| segment_pts.iter().any(|p| p < s))
-            } else {
-                None
-            },
-            end: if n + 1 == segments.len() {
-                range.end
-            } else {
-                None
-            },
-            last_duration: last_frame_duration(video, &timeline, segment_pts),
-        };
+        let options = plan.options(n, args.fragmented);
+        let progress = |bytes| bar.inc(bytes);
         let summary = if to_stdout {
             let out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-            let muxer = Mp4Muxer::new_streaming(out, entry, segment_pts, options)?;
-            write_samples(muxer, store, &entity, segment.clone(), &bar)?
+            let muxer = Mp4Muxer::new_streaming(out, entry, plan.segment_pts(n), options)?;
+            plan.write_segment(muxer, store, n, progress)?
         } else {
             let file =
                 File::create(&path).with_context(|| format!("creating {}", path.display()))?;
             let written = Mp4Muxer::new(
                 BufWriter::with_capacity(1 << 20, file),
                 entry,
-                segment_pts,
+                plan.segment_pts(n),
                 options,
             )
             .map_err(anyhow::Error::from)
-            .and_then(|muxer| write_samples(muxer, store, &entity, segment.clone(), &bar))
+            .and_then(|muxer| Ok(plan.write_segment(muxer, store, n, progress)?))
             .with_context(|| format!("writing {}", path.display()));
             match written {
                 Ok(summary) => summary,
@@ -245,217 +215,6 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Streams `samples` (decode order) from the store into `muxer`.
-fn write_samples<W: Write>(
-    mut muxer: Mp4Muxer<W>,
-    store: &ChunkStore,
-    entity: &EntityPath,
-    samples: std::ops::Range<usize>,
-    bar: &indicatif::ProgressBar,
-) -> anyhow::Result<vidlog_video::mp4::Mp4Summary> {
-    for sample in store.video_samples(entity, samples) {
-        let sample = sample?;
-        muxer
-            .push(sample.as_slice(), sample.is_keyframe)
-            .with_context(|| format!("{entity} sample {}", sample.index))?;
-        bar.inc(sample.bytes.len() as u64);
-    }
-    Ok(muxer.finish()?)
-}
-
-/// The only video entity, or the one asked for.
-pub fn pick_entity(store: &ChunkStore, asked: Option<&str>) -> anyhow::Result<EntityPath> {
-    let videos: Vec<&EntityPath> = store.video_entities().collect();
-    match asked {
-        Some(name) => {
-            let entity = EntityPath::parse(name)?;
-            if store.video(&entity).is_none() {
-                bail!(
-                    "{entity} has no video samples; video entities: {}",
-                    list(&videos)
-                );
-            }
-            Ok(entity)
-        }
-        None => match videos.as_slice() {
-            [only] => Ok((*only).clone()),
-            [] => bail!("the recording has no video entity"),
-            _ => bail!(
-                "the recording has several video entities; pick one with --entity: {}",
-                list(&videos)
-            ),
-        },
-    }
-}
-
-fn list(entities: &[&EntityPath]) -> String {
-    if entities.is_empty() {
-        return "none".into();
-    }
-    entities
-        .iter()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The timeline asked for, or the stream's duration timeline, or its timestamp timeline.
-pub fn pick_timeline(
-    video: &VideoIndex,
-    asked: Option<&str>,
-    entity: &EntityPath,
-) -> anyhow::Result<(String, TimeKind)> {
-    let mut timelines: Vec<(String, TimeKind)> =
-        video.timelines().map(|(n, k)| (n.to_string(), k)).collect();
-    timelines.sort_by_key(|(name, kind)| (*kind, name.clone()));
-    let chosen = match asked {
-        Some(name) => timelines
-            .iter()
-            .find(|(n, _)| n == name)
-            .cloned()
-            .with_context(|| {
-                format!(
-                    "{entity} has no timeline {name:?}; it has {}",
-                    timelines
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?,
-        None => timelines
-            .iter()
-            .find(|(_, k)| *k == TimeKind::Duration)
-            .or_else(|| timelines.iter().find(|(_, k)| *k == TimeKind::Timestamp))
-            .cloned()
-            .with_context(|| {
-                format!("{entity} has no duration or timestamp timeline to give presentation times")
-            })?,
-    };
-    if chosen.1 == TimeKind::Sequence {
-        bail!(
-            "timeline {:?} is a sequence, which has no unit of time; export on a duration or timestamp timeline",
-            chosen.0
-        );
-    }
-    Ok(chosen)
-}
-
-/// The samples to write, in decode order: `keyframe..=last`.
-pub struct SampleRange {
-    pub keyframe: usize,
-    pub last: usize,
-    /// Presentation start when the range starts inside a GOP (`--from`).
-    pub start: Option<i64>,
-    /// Presentation end (exclusive) when frames after the range are written because frames in
-    /// it reference them (`--to` before a B-frame's reference): the next frame's time.
-    pub end: Option<i64>,
-}
-
-impl SampleRange {
-    pub fn select(
-        video: &VideoIndex,
-        timeline: &str,
-        pts: &[i64],
-        from: Option<i64>,
-        to: Option<i64>,
-    ) -> anyhow::Result<Self> {
-        let (lo, hi) = (
-            pts.iter().copied().min().unwrap_or(0),
-            pts.iter().copied().max().unwrap_or(0),
-        );
-        let kind = video
-            .timelines()
-            .find(|(name, _)| name.as_str() == timeline)
-            .map_or(TimeKind::Duration, |(_, kind)| kind);
-        let covers = |t: i64| kind.format_value(t);
-        if let Some(f) = from.filter(|&f| f > hi) {
-            bail!(
-                "--from {} is after the last frame (the stream covers {} .. {})",
-                covers(f),
-                covers(lo),
-                covers(hi)
-            );
-        }
-        // The first frame is the one shown at `from`: the latest with pts <= from.
-        let first_pts = match from {
-            Some(f) => match video.plan(timeline, f) {
-                Some(plan) => plan.pts,
-                None => lo,
-            },
-            None => lo,
-        };
-        let to = to.unwrap_or(hi);
-        let selected: Vec<usize> = (0..pts.len())
-            .filter(|&i| pts[i] >= first_pts && pts[i] <= to)
-            .collect();
-        let (Some(&first), Some(&last)) = (selected.iter().min(), selected.iter().max()) else {
-            bail!(
-                "no samples in the range (the stream covers {} .. {})",
-                covers(lo),
-                covers(hi)
-            );
-        };
-        let keyframes = video.keyframes();
-        let k = keyframes.partition_point(|&k| k <= first);
-        let keyframe = *keyframes
-            .get(k.wrapping_sub(1))
-            .filter(|_| k > 0)
-            .with_context(|| {
-                format!("no keyframe at or before sample {first}: nothing decodable to start from")
-            })?;
-        // Samples decoded before `last` but presented after the range are written (they are
-        // references); the presentation ends where the next frame of the stream starts.
-        let shown_last = selected.iter().map(|&i| pts[i]).max().unwrap_or(hi);
-        let end = (pts[keyframe..=last].iter().any(|&p| p > shown_last))
-            .then(|| pts.iter().copied().filter(|&p| p > shown_last).min())
-            .flatten();
-        Ok(SampleRange {
-            keyframe,
-            last,
-            start: from.map(|_| first_pts),
-            end,
-        })
-    }
-
-    /// `keyframe..=last` cut where a keyframe brings parameter sets different from the
-    /// ones in force (a new SPS: another size or profile).
-    pub fn split_at_parameter_changes(&self, video: &VideoIndex) -> Vec<std::ops::Range<usize>> {
-        let samples = video.samples();
-        let mut current = samples[..=self.keyframe]
-            .iter()
-            .rev()
-            .find_map(|s| s.parameter_sets);
-        let mut segments = Vec::new();
-        let mut start = self.keyframe;
-        for (i, sample) in samples
-            .iter()
-            .enumerate()
-            .take(self.last + 1)
-            .skip(self.keyframe + 1)
-        {
-            if let (true, Some(hash)) = (sample.is_keyframe(), sample.parameter_sets) {
-                if current.is_some_and(|c| c != hash) {
-                    segments.push(start..i);
-                    start = i;
-                }
-                current = Some(hash);
-            }
-        }
-        segments.push(start..self.last + 1);
-        segments
-    }
-}
-
-/// How long the last presented frame of `segment_pts` lasts: until the next frame of the
-/// whole stream, when there is one.
-fn last_frame_duration(video: &VideoIndex, timeline: &str, segment_pts: &[i64]) -> Option<i64> {
-    let last = segment_pts.iter().copied().max()?;
-    let order = video.presentation_order(timeline)?;
-    let next = order.partition_point(|(p, _)| *p <= last);
-    order.get(next).map(|(p, _)| p - last)
 }
 
 /// `out.mp4`, `out.2.mp4`, `out.3.mp4`, ...

@@ -12,14 +12,54 @@ use vidlog_video::probe::stream_info;
 #[derive(clap::Args)]
 #[command(
     about = "Describe a recording: entities, timelines, and each video stream",
-    after_help = "Examples:\n  vidlog info run.vlog\n  vidlog info run.vlog --json | jq .entities"
+    after_help = "Examples:\n  vidlog info run.vlog\n  vidlog info run.vlog --json | jq .entities\n  vidlog info --decoders"
 )]
 pub struct InfoArgs {
     /// The recording.
-    pub path: PathBuf,
+    #[arg(required_unless_present = "decoders")]
+    pub path: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// List the decoder backends built into this binary and the codecs each decodes.
+    #[arg(long)]
+    pub decoders: bool,
+}
+
+/// One decoder backend built in (`vidlog info --decoders`).
+#[derive(Serialize)]
+pub struct DecoderReport {
+    pub backend: &'static str,
+    pub codecs: Vec<String>,
+    pub note: &'static str,
+}
+
+fn decoders(json: bool) -> anyhow::Result<()> {
+    use vidlog_types::VideoCodec;
+    use vidlog_video::decode::{Backend, backend_for};
+    let reports: Vec<DecoderReport> = Backend::all()
+        .into_iter()
+        .map(|b| DecoderReport {
+            backend: b.name(),
+            codecs: b.codecs().iter().map(|c| c.to_string()).collect(),
+            note: b.note(),
+        })
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(());
+    }
+    println!("decoder backends (preferred first):");
+    for r in &reports {
+        println!("  {:<10} {:<22} {}", r.backend, r.codecs.join(", "), r.note);
+    }
+    for codec in VideoCodec::ALL {
+        match backend_for(codec) {
+            Ok(b) => println!("{codec}: {}", b.name()),
+            Err(e) => println!("{codec}: none ({e})"),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -80,7 +120,13 @@ pub struct VideoReport {
 }
 
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
-    let report = report(&args.path)?;
+    if args.decoders {
+        return decoders(args.json);
+    }
+    let path = args
+        .path
+        .context("give a recording, or --decoders to list the decoder backends")?;
+    let report = report(&path)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -4,10 +4,12 @@ pub mod bench;
 pub mod demo;
 pub mod export;
 pub mod export_mcap;
+pub mod frame;
 pub mod import;
 pub mod import_container;
 pub mod info;
 pub mod serve;
+pub mod view;
 
 /// Parses `WIDTHxHEIGHT`.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {

@@ -1,5 +1,6 @@
 //! `vidlog serve`: the live server. Producers connect (SDK `connect()`), every recording is
-//! kept in memory for subscribers and written to `<data-dir>/<recording_id>.vlog`.
+//! kept in memory for subscribers and written to `<data-dir>/<recording_id>.vlog`; the
+//! `.vlog` files already in the data dir are listed (not live) too.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -78,18 +79,23 @@ pub fn start_live(
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
+    open_browser(&url);
+    Ok(running)
+}
+
+/// Opens `url` in a browser when there is a display (best effort: the URL is printed
+/// anyway, no browser is not an error).
+pub fn open_browser(url: &str) {
     let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|d| !d.is_empty()));
     if has_display {
-        // Best effort: no browser is not an error, the URL is printed above.
         let _ = std::process::Command::new("xdg-open")
-            .arg(&url)
+            .arg(url)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-    Ok(running)
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -102,6 +108,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         port: args.port,
         data_dir: data_dir.clone(),
         memory_limit: args.memory_limit,
+        open_existing: true,
         ..ServerConfig::default()
     };
     let running = Server::start(config).context("starting the server")?;
@@ -111,6 +118,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         "vidlog serve: recordings are written to {}",
         data_dir.display()
     );
+    let existing = running.recordings().len();
+    if existing > 0 {
+        eprintln!("vidlog serve: {existing} recording(s) already in it are listed too");
+    }
     eprintln!("vidlog serve: Ctrl-C to stop");
     let handle = running.handle().context("the server's runtime is gone")?;
     handle

@@ -1,0 +1,167 @@
+//! The `ffmpeg` backend: the system's libavcodec through `ffmpeg-next` (cargo feature `ffmpeg`).
+//!
+//! H.264 (B-frames included), H.265 and AV1 (libavcodec's first AV1 decoder, libdav1d on
+//! Debian), one thread so no frame of latency is added. Packets carry the sample's PTS and the
+//! frames come back with it. A frame libavcodec flags as decoded with errors is not returned;
+//! the sample is reported corrupt instead. Draining (end of stream, live edge) ends the decoder's
+//! run: it must restart at a keyframe afterwards.
+
+use ffmpeg_next as ff;
+use vidlog_types::VideoCodec;
+
+use super::{ColourSpace, DecodeError, Decoder, Frame, Matrix};
+
+const BACKEND: &str = "ffmpeg";
+
+/// See the module documentation.
+pub struct FfmpegDecoder {
+    decoder: ff::decoder::Video,
+    frame: ff::frame::Video,
+    /// Set by a drain; cleared by `reset`.
+    drained: bool,
+}
+
+// SAFETY: the codec context and frame are owned exclusively by this value and only used
+// through `&mut self`; libavcodec contexts may move between threads.
+unsafe impl Send for FfmpegDecoder {}
+
+fn backend_error(message: String) -> DecodeError {
+    DecodeError::Backend {
+        backend: BACKEND,
+        message,
+    }
+}
+
+impl FfmpegDecoder {
+    pub fn new(codec: VideoCodec) -> Result<Self, DecodeError> {
+        ff::init().map_err(|e| backend_error(format!("cannot initialise libavcodec: {e}")))?;
+        ff::util::log::set_level(ff::util::log::Level::Error);
+        let id = match codec {
+            VideoCodec::H264 => ff::codec::Id::H264,
+            VideoCodec::H265 => ff::codec::Id::HEVC,
+            VideoCodec::Av1 => ff::codec::Id::AV1,
+        };
+        let found = ff::decoder::find(id).ok_or_else(|| DecodeError::Unsupported {
+            backend: BACKEND,
+            problem: format!("has no {codec} decoder in this libavcodec"),
+        })?;
+        let mut context = ff::codec::context::Context::new_with_codec(found);
+        context.set_threading(ff::threading::Config {
+            kind: ff::threading::Type::Slice,
+            count: 1,
+            ..Default::default()
+        });
+        let decoder = context
+            .decoder()
+            .video()
+            .map_err(|e| backend_error(format!("cannot open the {codec} decoder: {e}")))?;
+        Ok(FfmpegDecoder {
+            decoder,
+            frame: ff::frame::Video::empty(),
+            drained: false,
+        })
+    }
+
+    /// Receives every ready frame into `out`; an error when one was decoded with errors.
+    fn receive(&mut self, out: &mut Vec<Frame>) -> Result<(), DecodeError> {
+        let mut damaged = None;
+        loop {
+            match self.decoder.receive_frame(&mut self.frame) {
+                Ok(()) => match self.convert() {
+                    Ok(frame) => out.push(frame),
+                    Err(e) => damaged = Some(e),
+                },
+                Err(ff::Error::Eof) => break,
+                Err(ff::Error::Other { errno }) if errno == ff::util::error::EAGAIN => break,
+                Err(e) => return Err(DecodeError::Corrupt(format!("libavcodec: {e}"))),
+            }
+        }
+        damaged.map_or(Ok(()), Err)
+    }
+
+    fn convert(&self) -> Result<Frame, DecodeError> {
+        let f = &self.frame;
+        // SAFETY: reading two plain fields of the frame libavcodec just filled.
+        let (error_flags, flags) = unsafe {
+            let raw = f.as_ptr();
+            ((*raw).decode_error_flags, (*raw).flags)
+        };
+        if error_flags != 0 || flags & ff::ffi::AV_FRAME_FLAG_CORRUPT != 0 {
+            return Err(DecodeError::Corrupt(
+                "libavcodec decoded a frame with errors".into(),
+            ));
+        }
+        let format = f.format();
+        let full_range_format = match format {
+            ff::format::Pixel::YUV420P => false,
+            ff::format::Pixel::YUVJ420P => true,
+            other => {
+                return Err(DecodeError::Unsupported {
+                    backend: BACKEND,
+                    problem: format!(
+                        "gave pixel format {other:?}; only 8-bit 4:2:0 frames are supported"
+                    ),
+                });
+            }
+        };
+        let matrix = match f.color_space() {
+            ff::color::Space::BT709 => Matrix::Bt709,
+            ff::color::Space::BT2020NCL | ff::color::Space::BT2020CL => Matrix::Bt2020,
+            _ => Matrix::Bt601,
+        };
+        let colour = ColourSpace {
+            matrix,
+            full_range: full_range_format || f.color_range() == ff::color::Range::JPEG,
+        };
+        let pts = f.pts().or(f.timestamp()).unwrap_or(i64::MIN);
+        Frame::from_planes(
+            pts,
+            f.width(),
+            f.height(),
+            colour,
+            [f.data(0), f.data(1), f.data(2)],
+            [f.stride(0), f.stride(1), f.stride(2)],
+        )
+        .ok_or_else(|| backend_error("a frame's planes are smaller than its size".into()))
+    }
+}
+
+impl Decoder for FfmpegDecoder {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn decode(&mut self, sample: &[u8], pts: i64, out: &mut Vec<Frame>) -> Result<(), DecodeError> {
+        if self.drained {
+            return Err(backend_error(
+                "fed after a drain without a reset (a player bug)".into(),
+            ));
+        }
+        let mut packet = ff::Packet::copy(sample);
+        packet.set_pts(Some(pts));
+        let sent = self.decoder.send_packet(&packet);
+        let received = self.receive(out);
+        sent.map_err(|e| DecodeError::Corrupt(format!("libavcodec rejected it: {e}")))?;
+        received
+    }
+
+    fn flush(&mut self, out: &mut Vec<Frame>) -> Result<(), DecodeError> {
+        if !self.drained {
+            self.drained = true;
+            self.decoder
+                .send_eof()
+                .map_err(|e| backend_error(format!("cannot drain: {e}")))?;
+        }
+        self.receive(out)
+    }
+
+    fn continues_after_flush(&self) -> bool {
+        false
+    }
+
+    fn reset(&mut self) -> Result<(), DecodeError> {
+        self.decoder.flush();
+        self.drained = false;
+        Ok(())
+    }
+}

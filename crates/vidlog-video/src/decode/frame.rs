@@ -1,0 +1,240 @@
+//! Decoded pictures: 8-bit I420 planes with their presentation time and colour signalling, and
+//! the conversion to RGBA8 with the stream's own matrix and range.
+//!
+//! The RGBA conversion follows what FFmpeg shows by default (`ffmpeg -pix_fmt rgba`, swscale's
+//! unscaled YUV->RGB path): nearest-neighbour chroma (each chroma sample covers 2x2 luma), BT.601
+//! unless the stream says BT.709 or BT.2020, limited range unless the stream says full range.
+//! It is not bit-exact with swscale's SIMD code; tests compare within a small tolerance.
+
+/// The YUV -> RGB matrix a stream signals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Matrix {
+    /// ITU-R BT.601 (also what an unsignalled stream gets, as in swscale).
+    #[default]
+    Bt601,
+    /// ITU-R BT.709.
+    Bt709,
+    /// ITU-R BT.2020 (non-constant luminance).
+    Bt2020,
+}
+
+impl Matrix {
+    /// The matrix for an ISO/IEC 23091-2 `matrix_coefficients` code (H.264/H.265 VUI, AV1
+    /// colour config); unknown and unspecified codes give BT.601, like swscale.
+    pub fn from_code(code: u8) -> Matrix {
+        match code {
+            1 => Matrix::Bt709,
+            9 | 10 => Matrix::Bt2020,
+            _ => Matrix::Bt601,
+        }
+    }
+
+    /// swscale's 16.16 fixed-point coefficients for limited range: `(crv, cbu, cgu, cgv)`.
+    fn coefficients(self) -> (i32, i32, i32, i32) {
+        match self {
+            Matrix::Bt601 => (104597, 132201, 25675, 53279),
+            Matrix::Bt709 => (117489, 138438, 13975, 34925),
+            Matrix::Bt2020 => (110013, 140363, 12277, 42626),
+        }
+    }
+}
+
+/// How a frame's YUV values map to RGB.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct ColourSpace {
+    pub matrix: Matrix,
+    /// Full range (0-255) instead of limited (16-235 luma, 16-240 chroma).
+    pub full_range: bool,
+}
+
+/// One decoded picture, 8-bit 4:2:0, planes tightly packed (Y, then U, then V).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// Presentation time of the sample this picture was decoded from (the source's units).
+    pub pts: i64,
+    pub width: u32,
+    pub height: u32,
+    pub colour: ColourSpace,
+    data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Frame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Frame")
+            .field("pts", &self.pts)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("colour", &self.colour)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Frame {
+    /// Width and height of the chroma planes (rounded up for odd sizes).
+    pub fn chroma_size(width: u32, height: u32) -> (u32, u32) {
+        (width.div_ceil(2), height.div_ceil(2))
+    }
+
+    /// Copies a picture out of strided planes. `planes[i]` must hold `stride[i]` bytes per row
+    /// for each row of that plane (the last row may be just the visible width).
+    ///
+    /// Returns `None` when a plane is too short for the given size and stride.
+    pub fn from_planes(
+        pts: i64,
+        width: u32,
+        height: u32,
+        colour: ColourSpace,
+        planes: [&[u8]; 3],
+        strides: [usize; 3],
+    ) -> Option<Frame> {
+        let (cw, ch) = Frame::chroma_size(width, height);
+        let sizes = [
+            (width as usize, height as usize),
+            (cw as usize, ch as usize),
+            (cw as usize, ch as usize),
+        ];
+        let total: usize = sizes.iter().map(|(w, h)| w * h).sum();
+        let mut data = Vec::with_capacity(total);
+        for ((plane, stride), (w, h)) in planes.iter().zip(strides).zip(sizes) {
+            if h == 0 {
+                continue;
+            }
+            if stride < w || plane.len() < stride * (h - 1) + w {
+                return None;
+            }
+            for row in 0..h {
+                data.extend_from_slice(&plane[row * stride..row * stride + w]);
+            }
+        }
+        Some(Frame {
+            pts,
+            width,
+            height,
+            colour,
+            data,
+        })
+    }
+
+    /// The same picture read with another colour space (for comparisons).
+    pub fn with_colour(&self, matrix: Matrix, full_range: bool) -> Frame {
+        Frame {
+            colour: ColourSpace { matrix, full_range },
+            ..self.clone()
+        }
+    }
+
+    /// The Y, U and V planes, each tightly packed.
+    pub fn planes(&self) -> [&[u8]; 3] {
+        let luma = self.width as usize * self.height as usize;
+        let (cw, ch) = Frame::chroma_size(self.width, self.height);
+        let chroma = cw as usize * ch as usize;
+        let (y, rest) = self.data.split_at(luma);
+        let (u, v) = rest.split_at(chroma);
+        [y, u, v]
+    }
+
+    /// The whole picture as raw I420 (what `ffmpeg -pix_fmt yuv420p -f rawvideo` writes and
+    /// `-f framemd5` hashes).
+    pub fn i420(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Bytes held by this frame (for cache budgets).
+    pub fn byte_size(&self) -> usize {
+        self.data.len() + std::mem::size_of::<Frame>()
+    }
+
+    /// Converts to RGBA8 (alpha 255), row-major, `width * height * 4` bytes.
+    pub fn to_rgba(&self) -> Vec<u8> {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let cw = Frame::chroma_size(self.width, self.height).0 as usize;
+        let [yp, up, vp] = self.planes();
+        let (crv, cbu, cgu, cgv) = self.colour.matrix.coefficients();
+        // Luma scale and offset, and chroma coefficients, in 16.16 fixed point.
+        let (cy, y_offset, crv, cbu, cgu, cgv) = if self.colour.full_range {
+            let scale = |c: i32| (i64::from(c) * 224 / 255) as i32;
+            (1 << 16, 0, scale(crv), scale(cbu), scale(cgu), scale(cgv))
+        } else {
+            (76309, 16, crv, cbu, cgu, cgv)
+        };
+        let mut out = vec![255u8; w * h * 4];
+        for row in 0..h {
+            let yrow = &yp[row * w..row * w + w];
+            let crow = (row / 2) * cw;
+            let orow = &mut out[row * w * 4..(row + 1) * w * 4];
+            for (col, (px, &y)) in orow.chunks_exact_mut(4).zip(yrow).enumerate() {
+                let u = i32::from(up[crow + col / 2]) - 128;
+                let v = i32::from(vp[crow + col / 2]) - 128;
+                let yy = (i32::from(y) - y_offset) * cy + (1 << 15);
+                px[0] = clamp_u8((yy + crv * v) >> 16);
+                px[1] = clamp_u8((yy - cgu * u - cgv * v) >> 16);
+                px[2] = clamp_u8((yy + cbu * u) >> 16);
+            }
+        }
+        out
+    }
+}
+
+fn clamp_u8(v: i32) -> u8 {
+    v.clamp(0, 255) as u8
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(y: u8, u: u8, v: u8, colour: ColourSpace) -> Frame {
+        let planes = [&[y; 16][..], &[u; 4][..], &[v; 4][..]];
+        Frame::from_planes(0, 4, 4, colour, planes, [4, 2, 2]).expect("planes fit")
+    }
+
+    #[test]
+    fn limited_range_black_white_and_grey() {
+        let c = ColourSpace::default();
+        assert_eq!(&flat(16, 128, 128, c).to_rgba()[..4], &[0, 0, 0, 255]);
+        assert_eq!(
+            &flat(235, 128, 128, c).to_rgba()[..4],
+            &[255, 255, 255, 255]
+        );
+        let full = ColourSpace {
+            full_range: true,
+            ..c
+        };
+        assert_eq!(
+            &flat(128, 128, 128, full).to_rgba()[..4],
+            &[128, 128, 128, 255]
+        );
+    }
+
+    #[test]
+    fn bt601_and_bt709_red_differ_as_specified() {
+        // Limited-range pure red: BT.601 (81, 90, 240), BT.709 (63, 102, 240).
+        let red601 = flat(81, 90, 240, ColourSpace::default()).to_rgba();
+        let red709 = flat(
+            63,
+            102,
+            240,
+            ColourSpace {
+                matrix: Matrix::Bt709,
+                full_range: false,
+            },
+        )
+        .to_rgba();
+        for rgba in [red601, red709] {
+            assert!(rgba[0] >= 253 && rgba[1] <= 2 && rgba[2] <= 2, "{rgba:?}");
+        }
+    }
+
+    #[test]
+    fn odd_sizes_round_chroma_up() {
+        assert_eq!(Frame::chroma_size(319, 239), (160, 120));
+        let planes = [&[0u8; 15][..], &[0u8; 6][..], &[0u8; 6][..]];
+        let frame =
+            Frame::from_planes(0, 3, 5, ColourSpace::default(), planes, [3, 2, 2]).expect("fits");
+        assert_eq!(frame.i420().len(), 15 + 6 + 6);
+        assert!(
+            Frame::from_planes(0, 3, 5, ColourSpace::default(), planes, [2, 2, 2]).is_none(),
+            "a stride below the width is refused"
+        );
+    }
+}

@@ -1,0 +1,99 @@
+// B-frame streams in the viewer: ffmpeg draws the frame-number pattern (harness.mjs), x264
+// encodes it with B-frames (`-bf 2`, and `-bf 3` with a B-pyramid), `vidlog import` makes a
+// recording of the raw stream (presentation times from the picture order), the test feeds
+// the file to the server as a producer, and Chromium must paint frames in presentation
+// order: the frame number on the canvas is the rank of the pts the viewer says it shows.
+// Also a codec Chromium cannot decode (H.265): a clear message, not a blank canvas.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { setup, run, until, state, scrub, feedFile, canvasFrameNumber, ffmpeg, ffmpegPatternFilter, hasEncoder, shots } from './harness.mjs';
+
+const FRAMES = 90;
+
+async function recordingIds(base) {
+  return (await (await fetch(`${base}/api/recordings`)).json()).map((r) => r.id);
+}
+
+/** Imports `h264` as entity `camera/b`, feeds it, returns the new recording's id. */
+async function importAndFeed({ base, addr, scratch, newPage }, h264, name) {
+  const vlog = join(scratch, `${name}.vlog`);
+  await run(['import', h264, '--entity', 'camera/b', '--fps', '30', '-o', vlog]);
+  const before = await recordingIds(base);
+  const feeder = await newPage();
+  const fed = await feedFile(feeder, addr, vlog);
+  await feeder.close();
+  const id = (await recordingIds(base)).find((r) => !before.includes(r));
+  assert.ok(id, `a new recording after feeding ${fed.chunks} chunks`);
+  return id;
+}
+
+for (const [name, x264] of [
+  ['bf2', ['-bf', '2']],
+  ['bf3-pyramid', ['-bf', '3', '-b-pyramid', 'normal']],
+]) {
+  test(`a B-frame stream (x264 ${x264.join(' ')}) is shown in presentation order`, { timeout: 90_000, skip: !hasEncoder('libx264') && 'ffmpeg with libx264 is not installed' }, async (t) => {
+    const env = await setup(t);
+    const h264 = join(env.scratch, `${name}.h264`);
+    ffmpeg(['-f', 'lavfi', '-i', ffmpegPatternFilter(320, 240, 30, FRAMES / 30), '-c:v', 'libx264', ...x264, '-g', '30',
+      '-pix_fmt', 'yuv420p', '-f', 'h264', h264]);
+    const id = await importAndFeed(env, h264, name);
+    const info = await (await fetch(`${env.base}/api/recordings/${id}/video/info?entity=camera/b`)).json();
+    assert.equal(info.samples, FRAMES);
+    const decodeOrderPts = info.pts;
+    assert.ok(decodeOrderPts.some((p, i) => i > 0 && p < decodeOrderPts[i - 1]), 'the stream reorders (B-frames)');
+    const byRank = [...decodeOrderPts].sort((a, b) => a - b); // frame number r has pts byRank[r]
+
+    const page = await env.newPage();
+    await page.goto(`${env.base}/?recording=${id}`);
+    let s = await until(page, 'the last frame', (s) => s.shownPts === byRank[FRAMES - 1] && s.settled);
+    assert.equal(await canvasFrameNumber(page), FRAMES - 1);
+
+    // Scrubs forward and backward, across GOP boundaries (every 30 frames).
+    for (const r of [1, 2, 3, 45, 29, 30, 31, 88, 10, 59, 60, 0]) {
+      await scrub(page, byRank[r]);
+      s = await until(page, `frame ${r}`, (s) => s.settled && s.shownPts === byRank[r]);
+      assert.equal(await canvasFrameNumber(page), r, `scrub to frame ${r}: the canvas shows it`);
+    }
+    // Steps forward through B-frames and a GOP boundary: consecutive numbers.
+    await scrub(page, byRank[26]);
+    await until(page, 'frame 26', (s) => s.settled && s.shownPts === byRank[26]);
+    for (let r = 27; r <= 33; r++) {
+      await page.keyboard.press('ArrowRight');
+      await until(page, `step to frame ${r}`, (s) => s.settled && s.shownPts === byRank[r]);
+      assert.equal(await canvasFrameNumber(page), r, `step to frame ${r}`);
+    }
+    // Play: what is painted only moves forward and matches what the viewer says.
+    await scrub(page, byRank[40]);
+    await until(page, 'frame 40', (s) => s.settled && s.shownPts === byRank[40]);
+    await page.evaluate(() => window.vidlogViewer.play());
+    const seen = [];
+    for (let k = 0; k < 300 && (seen.at(-1) ?? 0) < 70; k++) {
+      const now = await page.evaluate(() => ({ s: window.vidlogViewer.state(), n: window.vidlogViewer.readCanvasFrameNumber() }));
+      assert.equal(byRank.indexOf(now.s.shownPts), now.n, 'the painted frame is the one the viewer says');
+      if (seen.at(-1) !== now.n) seen.push(now.n);
+      await new Promise((r) => setTimeout(r, 15));
+    }
+    await page.evaluate(() => window.vidlogViewer.pause());
+    console.log(`${name} playback painted: ${seen.join(' ')}`);
+    assert.deepEqual([...seen].sort((a, b) => a - b), seen, 'playback moves forward in presentation order');
+    assert.ok(seen.length >= 5, `playback advanced: ${seen}`);
+    assert.equal((await state(page)).error, null);
+    await page.screenshot({ path: join(shots, `bframes-${name}.png`) });
+  });
+}
+
+test('a codec this browser cannot decode (H.265) gets a clear message', { timeout: 60_000, skip: !hasEncoder('libx265') && 'ffmpeg with libx265 is not installed' }, async (t) => {
+  const env = await setup(t);
+  const mp4 = join(env.scratch, 'hevc.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', ffmpegPatternFilter(320, 240, 30, 1), '-c:v', 'libx265', '-x265-params', 'log-level=error',
+    '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', mp4]);
+  const id = await importAndFeed(env, mp4, 'hevc');
+  const page = await env.newPage();
+  await page.goto(`${env.base}/?recording=${id}`);
+  const s = await until(page, 'the H.265 message', (s) => s.error !== null);
+  assert.match(s.message, /cannot decode H\.265/);
+  assert.match(s.message, /MP4/);
+  await page.screenshot({ path: join(shots, 'h265-message.png') });
+});
