@@ -249,7 +249,6 @@ impl ProducerSession {
         if kind == MessageKind::Footer as u8 {
             return Err(IngestError::Footer { index });
         }
-        let payload_len = payload.len() as u64;
         if kind != MessageKind::RecordingInfo as u8 && self.recording.is_none() {
             return Err(IngestError::NoRecordingYet {
                 index,
@@ -298,7 +297,7 @@ impl ProducerSession {
                 let stored = self
                     .server
                     .recordings
-                    .store_chunk(recording, chunk, payload_len)
+                    .store_chunk(recording, chunk)
                     .map_err(|source| IngestError::Store { index, source })?;
                 if stored == Stored::Duplicate {
                     tracing::debug!("recording {}: resent chunk ignored", recording.id);

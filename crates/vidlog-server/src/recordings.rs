@@ -9,19 +9,22 @@
 //! footers so resent chunks are not stored twice. Files are finished (footer written) when
 //! the server shuts down.
 //!
-//! Memory: every chunk's payload size counts against `memory_limit`. Above it, whole
-//! recordings drop their chunk bytes from memory, finished recordings first (least
-//! recently active first), then live ones: the store is reopened from the recording file,
-//! which loads chunks on demand. Per recording, not per chunk: a live store holds chunks
-//! inserted from memory and has no file to load them back from, so dropping single chunks
-//! needs a chunk-store API (a file source for a live store, dropping one chunk's bytes)
-//! that `vidlog-store` does not offer; swapping in the file-indexed store gives the same
-//! bound. Recordings opened from a file (`open_file`) load on demand and count nothing.
+//! Memory: every store shares one [`MemoryMeter`] holding `memory_limit`; a chunk counts
+//! its encoded size while its bytes are in memory. Above the limit, single chunks drop
+//! their bytes (their summaries stay indexed, so every index and time range stays
+//! complete) and load back from the recording file when a query needs them: finished
+//! recordings first (least recently active first), then live ones; within a recording the
+//! least recently used chunks first, and never a live recording's live edge (per video
+//! entity the chunks from its latest keyframe on, per other entity its latest chunk). A
+//! live store reads its file while the writer appends to it (a chunk's location is known
+//! only once its bytes are written). Chunks loaded back by reads are kept only while the
+//! total is under the limit. Recordings opened from a file (`open_file`) load on demand
+//! and share the same meter.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
@@ -29,10 +32,10 @@ use serde::Serialize;
 use vidlog_store::codec::RecordingInfo;
 use vidlog_store::store::ChunkIdx;
 use vidlog_store::summary::FLAG_KEYFRAME;
-use vidlog_store::{ChunkStore, FileWriter, Recording};
+use vidlog_store::{ChunkStore, FileWriter, MemoryMeter, Recording};
 use vidlog_types::{Chunk, EntityPath, VideoStream};
 
-use crate::subscription::{ChunkKind, Subscriber, Subscription};
+use crate::subscription::{Backlog, BacklogEntry, ChunkKind, Subscriber, Subscription};
 
 /// Why a chunk or recording could not be taken.
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +74,44 @@ pub(crate) struct RecordingState {
     pub arrived: Vec<(EntityPath, ChunkIdx)>,
     producers: usize,
     last_active: Instant,
-    memory: u64,
+    /// Counts replacements of `store`: a backlog taken from an earlier store loads its
+    /// chunks from that store's source, not by index from the new one.
+    generation: u64,
     subscribers: Vec<Subscriber>,
+}
+
+impl RecordingState {
+    pub(crate) fn store_generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The backlog of `chunks` (indexes into the current store) for a new subscription.
+    fn backlog(&self, chunks: Vec<(EntityPath, ChunkIdx)>) -> Backlog {
+        let entries = chunks
+            .into_iter()
+            .map(|(entity, idx)| {
+                let summary = self.store.summary(&entity, idx);
+                BacklogEntry {
+                    id: summary.map(|s| s.id),
+                    location: summary.and_then(|s| s.location),
+                    entity,
+                    idx,
+                }
+            })
+            .collect();
+        Backlog {
+            generation: self.generation,
+            source: self.store.source().cloned(),
+            entries,
+        }
+    }
+
+    /// Replaces the store (a new segment starts, or a file is opened).
+    fn replace_store(&mut self, store: ChunkStore) {
+        self.store = store;
+        self.arrived.clear();
+        self.generation += 1;
+    }
 }
 
 /// One recording, live or finished.
@@ -94,7 +133,7 @@ impl LiveRecording {
                 arrived: Vec::new(),
                 producers: 0,
                 last_active: Instant::now(),
-                memory: 0,
+                generation: 0,
                 subscribers: Vec::new(),
             }),
         }
@@ -137,11 +176,12 @@ impl LiveRecording {
 /// All recordings of a server.
 pub(crate) struct Recordings {
     data_dir: PathBuf,
-    memory_limit: u64,
-    memory: AtomicU64,
+    meter: Arc<MemoryMeter>,
     map: RwLock<BTreeMap<String, Arc<LiveRecording>>>,
     /// Serializes evictions (one at a time is enough).
     evicting: Mutex<()>,
+    /// The live edges alone were over the limit once (warned once).
+    warned_over_limit: AtomicBool,
 }
 
 /// Whether a chunk was new.
@@ -155,15 +195,15 @@ impl Recordings {
     pub fn new(data_dir: PathBuf, memory_limit: u64) -> Self {
         Recordings {
             data_dir,
-            memory_limit,
-            memory: AtomicU64::new(0),
+            meter: MemoryMeter::new(memory_limit),
             map: RwLock::new(BTreeMap::new()),
             evicting: Mutex::new(()),
+            warned_over_limit: AtomicBool::new(false),
         }
     }
 
     pub fn memory_in_use(&self) -> u64 {
-        self.memory.load(Ordering::Relaxed)
+        self.meter.used()
     }
 
     fn entry(&self, id: &str) -> Arc<LiveRecording> {
@@ -243,8 +283,10 @@ impl Recordings {
             .clone();
         drop(map);
         let mut state = recording.state.write();
+        let mut store = opened.store;
+        store.set_memory_meter(self.meter.clone());
+        state.replace_store(store);
         state.info = Some(info);
-        state.store = opened.store;
         state.files = vec![path.to_path_buf()];
         state.seen = seen;
         state.arrived = arrived
@@ -267,16 +309,6 @@ impl Recordings {
         {
             let mut state = recording.state.write();
             if state.writer.is_none() {
-                // A recording opened from a file (`open_file`) continues in a new segment;
-                // its store restarts empty, as for any recording resumed after a restart
-                // (eviction reopens the segment being written, so the store must hold only
-                // its chunks).
-                if !state.arrived.is_empty() {
-                    state.store = ChunkStore::new();
-                    state.arrived.clear();
-                    let freed = std::mem::take(&mut state.memory);
-                    self.memory.fetch_sub(freed, Ordering::Relaxed);
-                }
                 let (path, earlier) = next_segment(&self.data_dir, id);
                 for file in &earlier {
                     match Recording::open(file) {
@@ -300,6 +332,19 @@ impl Recordings {
                         recording: id.clone(),
                         reason: e.to_string(),
                     })?;
+                let source = writer
+                    .growing_reader()
+                    .map_err(|e| StoreChunkError::Storage {
+                        recording: id.clone(),
+                        reason: e.to_string(),
+                    })?;
+                // A recording opened from a file (`open_file`) continues in a new segment;
+                // its store restarts empty, as for any recording resumed after a restart:
+                // evicted chunks load back from the segment being written, so the store
+                // holds only its chunks. Backlogs taken before keep their own source.
+                let mut store = ChunkStore::with_source(source);
+                store.set_memory_meter(self.meter.clone());
+                state.replace_store(store);
                 tracing::info!("recording {id}: writing {}", path.display());
                 state.files = earlier;
                 state.files.push(path);
@@ -315,12 +360,10 @@ impl Recordings {
     }
 
     /// Stores a chunk of `recording` (file first, then memory) and fans it out.
-    /// `bytes` is its payload size, counted against the memory limit.
     pub fn store_chunk(
         &self,
         recording: &LiveRecording,
         chunk: Chunk,
-        bytes: u64,
     ) -> Result<Stored, StoreChunkError> {
         {
             let mut state = recording.state.write();
@@ -350,59 +393,52 @@ impl Recordings {
             let idx = state.store.summaries(&entity).count().saturating_sub(1) as ChunkIdx;
             let kind = classify(&state.store, &chunk);
             state.arrived.push((entity, idx));
-            state.memory += bytes;
-            self.memory.fetch_add(bytes, Ordering::Relaxed);
             state.subscribers.retain_mut(|s| s.offer(&chunk, kind));
         }
-        if self.memory.load(Ordering::Relaxed) > self.memory_limit {
+        if self.meter.excess() > 0 {
             self.enforce_memory_limit();
         }
         Ok(Stored::New)
     }
 
-    /// See the module documentation.
+    /// Evicts chunks until the meter is under the limit (see the module documentation),
+    /// down to a sixteenth below it.
     fn enforce_memory_limit(&self) {
         let Some(_one) = self.evicting.try_lock() else {
             return;
         };
-        while self.memory.load(Ordering::Relaxed) > self.memory_limit {
-            let all: Vec<Arc<LiveRecording>> = self.map.read().values().cloned().collect();
-            let victim = all
-                .iter()
-                .filter_map(|r| {
-                    let s = r.state.read();
-                    (s.memory > 0 && s.writer.is_some())
-                        .then(|| (s.producers > 0, s.last_active, r.clone()))
-                })
-                .min_by_key(|(live, at, _)| (*live, *at));
-            let Some((_, _, victim)) = victim else {
+        let all: Vec<Arc<LiveRecording>> = self.map.read().values().cloned().collect();
+        let mut order: Vec<(bool, Instant, Arc<LiveRecording>)> = all
+            .into_iter()
+            .map(|r| {
+                let s = r.state.read();
+                (s.producers > 0, s.last_active, r.clone())
+            })
+            .collect();
+        order.sort_by_key(|(live, at, _)| (*live, *at));
+        // Down to a sixteenth under the limit, so the scan over a recording's chunks runs
+        // once per that much ingest, not per chunk.
+        let low_water = self.meter.limit() - self.meter.limit() / 16;
+        for (live, _, recording) in order {
+            let excess = self.meter.used().saturating_sub(low_water);
+            if excess == 0 {
                 return;
-            };
-            let mut state = victim.state.write();
-            let Some(path) = state.writer.as_ref().map(|w| w.path().to_path_buf()) else {
-                continue;
-            };
-            match Recording::open(&path) {
-                Ok(reopened) => {
-                    state.store = reopened.store;
-                    self.memory.fetch_sub(state.memory, Ordering::Relaxed);
-                    tracing::info!(
-                        "recording {}: {} bytes of chunks dropped from memory (memory limit {}), kept on disk",
-                        victim.id,
-                        state.memory,
-                        self.memory_limit
-                    );
-                    state.memory = 0;
-                }
-                Err(e) => {
-                    tracing::error!(
-                        "recording {}: cannot reopen {} to free memory: {e}",
-                        victim.id,
-                        path.display()
-                    );
-                    return;
-                }
             }
+            let freed = recording.state.write().store.evict_cold(excess, live);
+            if freed > 0 {
+                tracing::debug!(
+                    "recording {}: {freed} bytes of chunks dropped from memory (memory limit {}), kept on disk",
+                    recording.id,
+                    self.meter.limit()
+                );
+            }
+        }
+        if self.meter.excess() > 0 && !self.warned_over_limit.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "{} bytes of chunks in memory, over the memory limit of {}: the rest is the live edge of live recordings (raise --memory-limit)",
+                self.meter.used(),
+                self.meter.limit()
+            );
         }
     }
 
@@ -410,7 +446,7 @@ impl Recordings {
         let recording = self.entry(id);
         // Under the lock: no chunk falls between the backlog and the live queue.
         let mut state = recording.state.write();
-        let backlog = state.arrived.clone();
+        let backlog = state.backlog(state.arrived.clone());
         let (subscriber, subscription) = Subscription::new(recording.clone(), backlog);
         state.subscribers.push(subscriber);
         subscription
@@ -440,7 +476,7 @@ impl Recordings {
             .filter(|(_, s)| s.is_static())
             .map(|(i, _)| i as ChunkIdx)
             .collect();
-        let backlog = state
+        let chunks = state
             .arrived
             .iter()
             .filter(|(e, idx)| {
@@ -448,6 +484,7 @@ impl Recordings {
             })
             .cloned()
             .collect();
+        let backlog = state.backlog(chunks);
         let (subscriber, subscription) = Subscription::new(recording.clone(), backlog);
         state.subscribers.push(subscriber);
         subscription

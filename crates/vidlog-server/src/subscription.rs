@@ -7,6 +7,11 @@
 //! decoder never restarts mid-GOP); static chunks are kept aside (the latest per entity and
 //! component set) and delivered first when there is room again; other temporal chunks are
 //! dropped. [`Subscription::skipped_chunks`] counts what was dropped.
+//!
+//! The backlog names chunks by their index in the recording's store and by their
+//! location in the store's file: when the store is replaced before the backlog is read
+//! (a producer resumes a recording opened from a file), the chunks load from the file
+//! they were in, never by index from the new store.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -14,8 +19,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
-use vidlog_store::store::ChunkIdx;
-use vidlog_types::{Chunk, EntityPath};
+use vidlog_store::store::{ChunkIdx, ChunkSource, StoreError};
+use vidlog_store::summary::ChunkLocation;
+use vidlog_types::{Chunk, ChunkId, EntityPath};
 
 use crate::recordings::LiveRecording;
 
@@ -110,10 +116,28 @@ pub enum RecvError {
     Closed,
 }
 
+/// One chunk a subscription replays before live chunks.
+pub(crate) struct BacklogEntry {
+    pub entity: EntityPath,
+    pub idx: ChunkIdx,
+    pub id: Option<ChunkId>,
+    pub location: Option<ChunkLocation>,
+}
+
+/// The chunks a recording had when a subscription started (see the module documentation).
+#[derive(Default)]
+pub(crate) struct Backlog {
+    /// The recording's store generation the indexes refer to.
+    pub generation: u64,
+    /// That store's source, for when the store was replaced since.
+    pub source: Option<Arc<dyn ChunkSource>>,
+    pub entries: VecDeque<BacklogEntry>,
+}
+
 /// See the module documentation.
 pub struct Subscription {
     recording: Arc<LiveRecording>,
-    backlog: VecDeque<(EntityPath, ChunkIdx)>,
+    backlog: Backlog,
     rx: mpsc::Receiver<Arc<Chunk>>,
     skipped: Arc<AtomicU64>,
 }
@@ -121,14 +145,14 @@ pub struct Subscription {
 impl Subscription {
     pub(crate) fn new(
         recording: Arc<LiveRecording>,
-        backlog: Vec<(EntityPath, ChunkIdx)>,
+        backlog: Backlog,
     ) -> (Subscriber, Subscription) {
         Self::with_capacity(recording, backlog, SUBSCRIBER_QUEUE)
     }
 
     fn with_capacity(
         recording: Arc<LiveRecording>,
-        backlog: Vec<(EntityPath, ChunkIdx)>,
+        backlog: Backlog,
         capacity: usize,
     ) -> (Subscriber, Subscription) {
         let (tx, rx) = mpsc::channel(capacity);
@@ -142,7 +166,7 @@ impl Subscription {
             },
             Subscription {
                 recording,
-                backlog: backlog.into(),
+                backlog,
                 rx,
                 skipped,
             },
@@ -161,14 +185,8 @@ impl Subscription {
 
     /// The next backlog chunk; chunks no longer loadable are skipped with a warning.
     fn next_backlog(&mut self) -> Option<Arc<Chunk>> {
-        while let Some((entity, idx)) = self.backlog.pop_front() {
-            match self
-                .recording
-                .state
-                .read()
-                .store
-                .chunk_uncached(&entity, idx)
-            {
+        while let Some(entry) = self.backlog.entries.pop_front() {
+            match self.load(&entry) {
                 Ok(chunk) => return Some(chunk),
                 Err(e) => {
                     tracing::warn!("recording {}: backlog chunk: {e}", self.recording.id);
@@ -177,6 +195,28 @@ impl Subscription {
             }
         }
         None
+    }
+
+    fn load(&self, entry: &BacklogEntry) -> Result<Arc<Chunk>, StoreError> {
+        let state = self.recording.state.read();
+        if state.store_generation() == self.backlog.generation {
+            return state.store.chunk_uncached(&entry.entity, entry.idx);
+        }
+        drop(state);
+        let (Some(source), Some(location)) = (&self.backlog.source, entry.location) else {
+            return Err(StoreError::Load(format!(
+                "{}: chunk {} is gone (the recording restarted in a new file) and it is in no file",
+                entry.entity, entry.idx
+            )));
+        };
+        let chunk = source.load(location)?;
+        if Some(chunk.id()) != entry.id || chunk.entity() != &entry.entity {
+            return Err(StoreError::Load(format!(
+                "{}: the chunk at byte {} is not the one subscribed to",
+                entry.entity, location.offset
+            )));
+        }
+        Ok(Arc::new(chunk))
     }
 
     fn skip_one(&self) {
@@ -240,7 +280,7 @@ mod tests {
     fn a_slow_subscriber_skips_to_the_next_keyframe() {
         let recording = Arc::new(LiveRecording::new("r"));
         let (mut subscriber, mut subscription) =
-            Subscription::with_capacity(recording, Vec::new(), 2);
+            Subscription::with_capacity(recording, Backlog::default(), 2);
         let key = |k| ChunkKind::Video {
             starts_with_keyframe: k,
         };

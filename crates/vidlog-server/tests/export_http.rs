@@ -1,6 +1,8 @@
 //! `GET /api/recordings/{id}/export.mp4` against a running server with a producer still
 //! connected (a live recording), checked with ffprobe: frame count and presentation
-//! times (B-frames), ranges with an edit list, and every refusal (404/400 with a reason).
+//! times (B-frames), ranges with an edit list, and every refusal (404/400 with a reason);
+//! a client that leaves mid-download; and a server whose memory limit is far below the
+//! recording, which evicts chunks yet serves every sample (samples API, export, file).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -154,12 +156,62 @@ fn error_of(answer: &HttpAnswer) -> String {
 }
 
 fn start(dir: &std::path::Path) -> RunningServer {
+    start_with_limit(dir, ServerConfig::default().memory_limit)
+}
+
+fn start_with_limit(dir: &std::path::Path, memory_limit: u64) -> RunningServer {
     Server::start(ServerConfig {
         port: 0,
         data_dir: dir.to_path_buf(),
+        memory_limit,
         ..ServerConfig::default()
     })
     .unwrap()
+}
+
+/// The fixture played `times` times in a row (presentation times continue).
+fn repeated(samples: &[(Vec<u8>, i64)], times: usize) -> Vec<(Vec<u8>, i64)> {
+    const PERIOD_NS: i64 = 3_000_000_000;
+    assert!(samples.iter().all(|(_, p)| *p < PERIOD_NS));
+    (0..times)
+        .flat_map(|k| {
+            samples
+                .iter()
+                .map(move |(b, p)| (b.clone(), p + k as i64 * PERIOD_NS))
+        })
+        .collect()
+}
+
+/// Every sample of `entity` through `GET .../video/samples`, in decode order, parsed from
+/// the viewer's layout (`u32 len | u8 key | 3 | i64 pts | u64 index | u64 row_id | bytes`).
+fn samples_over_http(addr: SocketAddr, id: &str, entity: &str) -> Vec<(u64, Vec<u8>)> {
+    let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+    loop {
+        let answer = http_get(
+            addr,
+            &format!(
+                "/api/recordings/{id}/video/samples?entity={entity}&from={}",
+                out.len()
+            ),
+        );
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        if answer.body.is_empty() {
+            return out;
+        }
+        let mut at = 0;
+        while at < answer.body.len() {
+            let body = &answer.body[at..];
+            let len = u32::from_le_bytes(body[0..4].try_into().unwrap()) as usize;
+            let index = u64::from_le_bytes(body[16..24].try_into().unwrap());
+            out.push((index, body[32..32 + len].to_vec()));
+            at += 32 + len;
+        }
+    }
 }
 
 /// Presentation times (ns) of the frames ffprobe decodes from `mp4`.
@@ -320,4 +372,121 @@ fn export_mp4_refusals_say_why() {
     );
     let mp4 = save(dir.path(), "after.mp4", &after.body);
     assert_eq!(probed_frame_pts(&mp4).len(), 30);
+}
+
+#[test]
+fn a_memory_limit_below_the_recording_evicts_chunks_and_serves_every_sample() {
+    let samples = repeated(&samples_with_pts(Fixture::X264HighBf2), 4);
+    let sample_bytes: u64 = samples.iter().map(|(b, _)| b.len() as u64).sum();
+    // A third of the samples' bytes: well above the last GOP (a live viewer's edge, kept),
+    // well below the recording.
+    let limit = sample_bytes / 3;
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_limit(dir.path(), limit);
+    let addr = server.addr();
+    let _producer = produce(
+        addr,
+        "bounded",
+        &chunks("camera/front", 1, VideoCodec::H264, &samples),
+    );
+    let in_use = server.server().memory_in_use();
+    assert!(in_use <= limit, "{in_use} bytes in memory, limit {limit}");
+    assert!(in_use > 0, "the live edge stays in memory");
+
+    // The samples API reads every sample back, evicted or not, byte-identical.
+    let got = samples_over_http(addr, "bounded", "camera/front");
+    assert_eq!(got.len(), samples.len());
+    for (n, ((index, bytes), (want, _))) in got.iter().zip(&samples).enumerate() {
+        assert_eq!(*index, n as u64);
+        assert!(bytes == want, "sample {n} differs");
+    }
+    let in_use = server.server().memory_in_use();
+    assert!(
+        in_use <= limit,
+        "after reading: {in_use} bytes, limit {limit}"
+    );
+
+    // The export holds every frame at its time (ffprobe decodes it).
+    let whole = http_get(
+        addr,
+        "/api/recordings/bounded/export.mp4?entity=camera/front",
+    );
+    assert_eq!(
+        whole.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&whole.body)
+    );
+    let mp4 = save(dir.path(), "bounded.mp4", &whole.body);
+    let mut expected: Vec<i64> = samples.iter().map(|(_, p)| *p).collect();
+    expected.sort_unstable();
+    let probed = probed_frame_pts(&mp4);
+    assert_eq!(probed.len(), samples.len(), "every frame decodes");
+    for (got, want) in probed.iter().zip(&expected) {
+        assert!((got - want).abs() < 1_000_000, "pts {got} vs {want}");
+    }
+    assert!(server.server().memory_in_use() <= limit);
+
+    // The file being written holds every sample too.
+    let file = vidlog_store::Recording::open(dir.path().join("bounded.vlog")).unwrap();
+    let entity = EntityPath::parse("camera/front").unwrap();
+    let stored: Vec<Vec<u8>> = file
+        .store
+        .video_samples(&entity, 0..samples.len())
+        .map(|s| s.unwrap().as_slice().to_vec())
+        .collect();
+    assert!(stored.iter().zip(&samples).all(|(a, (b, _))| a == b));
+    assert_eq!(stored.len(), samples.len());
+}
+
+#[test]
+fn a_client_leaving_mid_download_does_not_stop_the_server() {
+    let samples = repeated(&samples_with_pts(Fixture::X264HighBf2), 8);
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path());
+    let addr = server.addr();
+    let _producer = produce(
+        addr,
+        "leaving",
+        &chunks("camera/front", 1, VideoCodec::H264, &samples),
+    );
+    let path = "/api/recordings/leaving/export.mp4?entity=camera/front";
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut first = [0u8; 4096];
+        s.read_exact(&mut first).unwrap();
+        assert!(
+            first.starts_with(b"HTTP/1.1 200"),
+            "{:?}",
+            String::from_utf8_lossy(&first[..64])
+        );
+        // Leave without reading the rest (a reset, not a clean close, when data is unread).
+        drop(s);
+    }
+    // A download that stalls while another completes.
+    let mut stalled = TcpStream::connect(addr).unwrap();
+    write!(stalled, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let whole = http_get(addr, path);
+    assert_eq!(
+        whole.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&whole.body)
+    );
+    let mp4 = save(dir.path(), "after_leavers.mp4", &whole.body);
+    assert_eq!(
+        probed_frame_pts(&mp4).len(),
+        samples.len(),
+        "every frame decodes"
+    );
+    drop(stalled);
+    let listing = http_get(addr, "/api/recordings");
+    assert_eq!(listing.status, 200);
+    let overview = server
+        .recordings()
+        .into_iter()
+        .find(|r| r.id == "leaving")
+        .unwrap();
+    assert_eq!(overview.video_samples, samples.len() as u64);
 }

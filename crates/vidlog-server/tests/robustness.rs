@@ -1,7 +1,9 @@
 //! Server robustness: a chunk naming another schema of its connection is refused with a
 //! reason; memory stays under the limit and a late follower of an evicted recording gets
 //! its backlog from the index (not a replay of the file); a viewer that never reads does
-//! not hold up producers or other viewers, and the server skips for it instead of queueing.
+//! not hold up producers or other viewers, and the server skips for it instead of queueing;
+//! a subscription to a recording opened from a file replays that file's chunks even when a
+//! producer resumes the recording (a new store) before the backlog is read.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -357,4 +359,47 @@ fn a_stalled_viewer_holds_up_nobody_and_is_skipped_to_keyframes() {
         );
     }
     assert_eq!(got.first().map(|s| s.0), Some(0));
+}
+
+#[test]
+fn a_backlog_survives_a_producer_resuming_a_file_opened_recording() {
+    let aus = access_units();
+    let dir = tempfile::tempdir().unwrap();
+    let old_dir = tempfile::tempdir().unwrap();
+    let old_path = old_dir.path().join("resumed.vlog");
+    let old_chunks = stream("camera/front", &aus[..30], 1);
+    {
+        let info = RecordingInfo {
+            application_id: "robustness_test".into(),
+            recording_id: "resumed".into(),
+            started_unix_nanos: 1,
+            writer: "test".into(),
+        };
+        let mut writer = vidlog_store::FileWriter::create(&old_path, &info).unwrap();
+        for c in &old_chunks {
+            writer.write_chunk(c).unwrap();
+        }
+        writer.finish().unwrap();
+    }
+    let server = start(dir.path(), 1 << 30);
+    assert_eq!(server.open_file(&old_path).unwrap(), "resumed");
+    // Subscribed to the file's 31 chunks, not read yet.
+    let mut follower = server.subscribe("resumed");
+
+    // A producer resumes the recording: its store restarts for the new segment.
+    let mut ws = producer(server.addr(), "resumed");
+    let mut encoder = MessageEncoder::new();
+    let new_chunks = stream("camera/front", &aus[30..60], 1000);
+    for c in &new_chunks {
+        send(&mut ws, &mut encoder, c);
+    }
+    wait_acks(&mut ws, new_chunks.len() as u64);
+
+    // The backlog is the file's chunks, then come the producer's.
+    for want in old_chunks.iter().chain(&new_chunks) {
+        let got = follower.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(got.id(), want.id());
+        assert_eq!(got.batch(), want.batch(), "chunk {:?}", want.id());
+    }
+    assert_eq!(follower.skipped_chunks(), 0);
 }

@@ -9,11 +9,11 @@ pub mod summary;
 mod wire;
 
 pub use codec::RecordingInfo;
-pub use file::{FileWriter, RecordingFile};
+pub use file::{FileWriter, GrowingFile, RecordingFile};
 pub use summary::ChunkSummary;
 pub mod store;
 
-pub use store::{ChunkStore, DecodePlan, Diagnostic, StoreError, VideoIndex};
+pub use store::{ChunkStore, DecodePlan, Diagnostic, MemoryMeter, StoreError, VideoIndex};
 pub mod recording;
 
 pub use recording::Recording;

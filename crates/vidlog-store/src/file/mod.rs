@@ -9,8 +9,11 @@
 //!
 //! docs/FORMAT.md is the specification; this module and its children implement it.
 
+mod growing;
 mod reader;
 mod writer;
+
+pub use growing::GrowingFile;
 
 pub use reader::{CorruptRegion, OpenError, RecordingFile, RecoveryReport};
 pub use writer::{FileWriter, WriteError};

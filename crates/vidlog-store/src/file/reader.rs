@@ -168,32 +168,7 @@ impl RecordingFile {
 
     /// Reads a whole frame at `offset`, checking its header and checksum.
     fn read_frame(&self, offset: u64) -> Result<(FrameHeader, Buffer), String> {
-        let mut h = [0u8; FRAME_HEADER_LEN];
-        let got = read_up_to(&self.file, offset, &mut h).map_err(|e| e.to_string())?;
-        if got < FRAME_HEADER_LEN {
-            return Err(format!("frame header cut off after {got} bytes"));
-        }
-        let header = FrameHeader::parse(&h).map_err(|e| e.to_string())?;
-        let end = offset + header.frame_len();
-        if end > self.len {
-            return Err(format!(
-                "frame of {} bytes runs past the end of the file by {} bytes",
-                header.frame_len(),
-                end - self.len
-            ));
-        }
-        let mut payload = vec![0u8; header.payload_len as usize];
-        self.file
-            .read_exact_at(&mut payload, offset + FRAME_HEADER_LEN as u64)
-            .map_err(|e| e.to_string())?;
-        let crc = checksum([payload.as_slice()]);
-        if crc != header.crc {
-            return Err(format!(
-                "checksum mismatch (stored {:#010x}, computed {crc:#010x})",
-                header.crc
-            ));
-        }
-        Ok((header, Buffer::from_vec(payload)))
+        read_frame(&self.file, offset, self.len)
     }
 
     fn open_from_footer(&mut self) -> Result<(), String> {
@@ -403,4 +378,38 @@ fn read_up_to(file: &File, offset: u64, buf: &mut [u8]) -> std::io::Result<usize
         }
     }
     Ok(done)
+}
+
+/// Reads a whole frame at `offset` of a file of `file_len` bytes, checking its header and
+/// checksum.
+pub(crate) fn read_frame(
+    file: &File,
+    offset: u64,
+    file_len: u64,
+) -> Result<(FrameHeader, Buffer), String> {
+    let mut h = [0u8; FRAME_HEADER_LEN];
+    let got = read_up_to(file, offset, &mut h).map_err(|e| e.to_string())?;
+    if got < FRAME_HEADER_LEN {
+        return Err(format!("frame header cut off after {got} bytes"));
+    }
+    let header = FrameHeader::parse(&h).map_err(|e| e.to_string())?;
+    let end = offset + header.frame_len();
+    if end > file_len {
+        return Err(format!(
+            "frame of {} bytes runs past the end of the file by {} bytes",
+            header.frame_len(),
+            end - file_len
+        ));
+    }
+    let mut payload = vec![0u8; header.payload_len as usize];
+    file.read_exact_at(&mut payload, offset + FRAME_HEADER_LEN as u64)
+        .map_err(|e| e.to_string())?;
+    let crc = checksum([payload.as_slice()]);
+    if crc != header.crc {
+        return Err(format!(
+            "checksum mismatch (stored {:#010x}, computed {crc:#010x})",
+            header.crc
+        ));
+    }
+    Ok((header, Buffer::from_vec(payload)))
 }

@@ -8,9 +8,11 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use vidlog_types::{Chunk, EntityPath, VideoCodec};
 
+use super::growing::{GrowingFile, SchemaOffsets};
 use super::{FOOTER_VERSION, TRAILER_MAGIC, file_header};
 use crate::codec::{MessageEncoder, RecordingInfo, encode_recording_info};
 use crate::frame::{MessageKind, OutFrame};
@@ -37,6 +39,8 @@ pub struct FileWriter {
     offset: u64,
     encoder: MessageEncoder,
     schemas: Vec<(u32, u64, u64)>,
+    /// The same schema offsets, shared with [`GrowingFile`] readers.
+    schema_offsets: SchemaOffsets,
     summaries: Vec<ChunkSummary>,
     codecs: HashMap<EntityPath, VideoCodec>,
     sample_bytes: u64,
@@ -59,6 +63,7 @@ impl FileWriter {
             offset: super::FILE_HEADER_LEN,
             encoder: MessageEncoder::new(),
             schemas: Vec::new(),
+            schema_offsets: SchemaOffsets::default(),
             summaries: Vec::new(),
             codecs: HashMap::new(),
             sample_bytes: 0,
@@ -71,6 +76,17 @@ impl FileWriter {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A reader of this file that loads chunks written so far (and later) by location,
+    /// while this writer keeps appending: the source of a store that evicts chunks.
+    pub fn growing_reader(&self) -> Result<Arc<GrowingFile>, WriteError> {
+        GrowingFile::open(&self.path, self.schema_offsets.clone())
+            .map(Arc::new)
+            .map_err(|source| WriteError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Bytes written so far.
@@ -128,6 +144,7 @@ impl FileWriter {
                         message.head[3],
                     ]);
                     self.schemas.push((id, at, len));
+                    self.schema_offsets.write().insert(id, at);
                 }
                 MessageKind::Chunk => {
                     let schema_id = u32::from_le_bytes([

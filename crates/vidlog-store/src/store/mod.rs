@@ -5,12 +5,20 @@
 //! and load chunk bytes only when a query needs them (through a [`ChunkSource`]).
 //! Chunks arriving out of time order are indexed where they belong: each chunk keeps its
 //! own sort order per timeline, and queries merge across chunks.
+//!
+//! Memory: a chunk's bytes can be dropped ([`ChunkStore::evict`],
+//! [`ChunkStore::evict_cold`]) while its summary stays indexed, when the store has a
+//! source and the chunk a location in it; a later query loads it back. Stores sharing a
+//! [`MemoryMeter`] count the bytes they hold in it, and a chunk loaded back by a query is
+//! kept in memory only while the meter is under its limit (otherwise it serves that one
+//! query and is dropped), so reads never push the shared total over the limit.
 
 mod query;
 mod video;
 pub mod video_source;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use vidlog_types::{Chunk, ComponentName, EntityPath, TimeKind, TimelineName, VideoCodec};
@@ -48,6 +56,9 @@ pub enum StoreError {
 pub(crate) struct StoredChunk {
     pub summary: ChunkSummary,
     pub data: OnceLock<Arc<Chunk>>,
+    /// The store's clock when the chunk was last inserted or read (least recently used
+    /// chunks are evicted first).
+    last_used: AtomicU64,
     /// Row order sorted by time, for timelines whose values are not already sorted.
     pub sorted: HashMap<TimelineName, Vec<u32>>,
 }
@@ -69,7 +80,17 @@ impl StoredChunk {
         StoredChunk {
             summary,
             data: cell,
+            last_used: AtomicU64::new(0),
             sorted,
+        }
+    }
+
+    /// Bytes the chunk holds when in memory: its encoded size when it has a location
+    /// (chunks decoded from one message share that buffer), else its arrays' size.
+    fn bytes(&self, chunk: &Chunk) -> u64 {
+        match self.summary.location {
+            Some(l) => l.frame_len,
+            None => chunk.heap_size() as u64,
         }
     }
 
@@ -101,6 +122,55 @@ pub(crate) struct EntityStore {
     pub codec: Option<VideoCodec>,
 }
 
+/// Chunk bytes held in memory by the stores that share it, and the limit that chunks
+/// loaded back by queries respect (inserted chunks always count; evicting is the owner's
+/// job, with [`ChunkStore::evict_cold`]).
+#[derive(Debug)]
+pub struct MemoryMeter {
+    used: AtomicU64,
+    limit: u64,
+}
+
+impl MemoryMeter {
+    pub fn new(limit: u64) -> Arc<Self> {
+        Arc::new(MemoryMeter {
+            used: AtomicU64::new(0),
+            limit,
+        })
+    }
+
+    /// Bytes of chunks in memory, over all stores sharing this meter.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Bytes over the limit (0 when under it).
+    pub fn excess(&self) -> u64 {
+        self.used().saturating_sub(self.limit)
+    }
+
+    fn add(&self, bytes: u64) {
+        self.used.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    fn sub(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` if they fit under the limit.
+    fn try_add(&self, bytes: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + bytes <= self.limit).then_some(used + bytes)
+            })
+            .is_ok()
+    }
+}
+
 /// See the module documentation.
 #[derive(Default)]
 pub struct ChunkStore {
@@ -109,6 +179,19 @@ pub struct ChunkStore {
     source: Option<Arc<dyn ChunkSource>>,
     diagnostics: Vec<Diagnostic>,
     num_rows: u64,
+    meter: Option<Arc<MemoryMeter>>,
+    /// Bytes of this store's chunks in memory.
+    resident: AtomicU64,
+    /// Counts inserts and reads, for least-recently-used order.
+    clock: AtomicU64,
+}
+
+impl Drop for ChunkStore {
+    fn drop(&mut self) {
+        if let Some(meter) = &self.meter {
+            meter.sub(*self.resident.get_mut());
+        }
+    }
 }
 
 impl ChunkStore {
@@ -118,10 +201,9 @@ impl ChunkStore {
 
     /// A store whose chunks are loaded from `source` when needed.
     pub fn with_source(source: Arc<dyn ChunkSource>) -> Self {
-        ChunkStore {
-            source: Some(source),
-            ..Default::default()
-        }
+        let mut store = ChunkStore::default();
+        store.source = Some(source);
+        store
     }
 
     /// Adds a chunk held in memory; keyframes are probed here unless the chunk says.
@@ -149,6 +231,7 @@ impl ChunkStore {
                 .or_insert(timeline.kind);
         }
         let entity_path = summary.entity.clone();
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
         let entity = self.entities.entry(entity_path.clone()).or_default();
         let idx = entity.chunks.len() as ChunkIdx;
         if summary.is_static() {
@@ -192,7 +275,111 @@ impl ChunkStore {
             self.diagnostics
                 .extend_from_slice(&video.diagnostics[before..]);
         }
-        entity.chunks.push(StoredChunk::new(summary, data));
+        let stored = StoredChunk::new(summary, data);
+        stored.last_used.store(tick, Ordering::Relaxed);
+        if let Some(chunk) = stored.data.get() {
+            let bytes = stored.bytes(chunk);
+            *self.resident.get_mut() += bytes;
+            if let Some(meter) = &self.meter {
+                meter.add(bytes);
+            }
+        }
+        entity.chunks.push(stored);
+    }
+
+    /// Sets where evicted chunks load from (a recording file, possibly still being
+    /// written: a chunk's location must be published only once its bytes are written).
+    pub fn set_source(&mut self, source: Arc<dyn ChunkSource>) {
+        self.source = Some(source);
+    }
+
+    /// Counts this store's chunk bytes in `meter` (shared by the stores of a process),
+    /// from now until the store is dropped.
+    pub fn set_memory_meter(&mut self, meter: Arc<MemoryMeter>) {
+        let resident = *self.resident.get_mut();
+        if let Some(old) = self.meter.take() {
+            old.sub(resident);
+        }
+        meter.add(resident);
+        self.meter = Some(meter);
+    }
+
+    /// Whether chunk `idx` of `entity` has its bytes in memory.
+    pub fn is_resident(&self, entity: &EntityPath, idx: ChunkIdx) -> bool {
+        self.entities
+            .get(entity)
+            .and_then(|e| e.chunks.get(idx as usize))
+            .is_some_and(|c| c.data.get().is_some())
+    }
+
+    /// Bytes of this store's chunks held in memory.
+    pub fn resident_bytes(&self) -> u64 {
+        self.resident.load(Ordering::Relaxed)
+    }
+
+    /// Drops the bytes of chunk `idx` of `entity`, keeping its summary indexed; a later
+    /// read loads it back from the source. Returns the bytes freed: 0 when the chunk is
+    /// not in memory or cannot be loaded back (no source, or no location in it).
+    pub fn evict(&mut self, entity: &EntityPath, idx: ChunkIdx) -> u64 {
+        let has_source = self.source.is_some();
+        let Some(stored) = self
+            .entities
+            .get_mut(entity)
+            .and_then(|e| e.chunks.get_mut(idx as usize))
+        else {
+            return 0;
+        };
+        if !has_source || stored.summary.location.is_none() {
+            return 0;
+        }
+        let Some(chunk) = stored.data.take() else {
+            return 0;
+        };
+        let bytes = stored.bytes(&chunk);
+        *self.resident.get_mut() -= bytes;
+        if let Some(meter) = &self.meter {
+            meter.sub(bytes);
+        }
+        bytes
+    }
+
+    /// Evicts least recently used chunks until at least `want` bytes are freed or none is
+    /// left to evict; returns the bytes freed. With `keep_live_edge`, the chunks a viewer
+    /// following the live edge needs stay: per video entity, those from its latest
+    /// keyframe on; per other entity, its latest chunk.
+    pub fn evict_cold(&mut self, want: u64, keep_live_edge: bool) -> u64 {
+        if self.source.is_none() || want == 0 {
+            return 0;
+        }
+        let mut candidates: Vec<(u64, EntityPath, ChunkIdx)> = Vec::new();
+        for (path, e) in &self.entities {
+            let edge = if !keep_live_edge {
+                ChunkIdx::MAX
+            } else {
+                let latest_keyframe_chunk = e.video.as_ref().and_then(|v| {
+                    v.keyframes()
+                        .last()
+                        .and_then(|&k| v.sample(k))
+                        .map(|s| s.chunk)
+                });
+                latest_keyframe_chunk.unwrap_or(e.chunks.len().saturating_sub(1) as ChunkIdx)
+            };
+            for (idx, c) in e.chunks.iter().enumerate() {
+                let idx = idx as ChunkIdx;
+                if idx < edge && c.summary.location.is_some() && c.data.get().is_some() {
+                    candidates.push((c.last_used.load(Ordering::Relaxed), path.clone(), idx));
+                }
+            }
+        }
+        candidates.sort_unstable_by_key(|(used, _, _)| *used);
+        let mut freed = 0;
+        for (_, entity, idx) in candidates {
+            if freed >= want {
+                break;
+            }
+            freed += self.evict(&entity, idx);
+        }
+        freed
     }
 
     /// Records the codec of an entity whose static chunk is not in memory (file footer).
@@ -301,6 +488,10 @@ impl ChunkStore {
             entity: entity.clone(),
             chunk: idx,
         })?;
+        stored.last_used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         if let Some(c) = stored.data.get() {
             return Ok(c.clone());
         }
@@ -324,7 +515,33 @@ impl ChunkStore {
         if !cache {
             return Ok(chunk);
         }
-        Ok(stored.data.get_or_init(|| chunk).clone())
+        let bytes = stored.bytes(&chunk);
+        if let Some(meter) = &self.meter
+            && !meter.try_add(bytes)
+        {
+            // Over the memory limit: serve this read without keeping the chunk.
+            return Ok(chunk);
+        }
+        let mut kept = false;
+        let cached = stored
+            .data
+            .get_or_init(|| {
+                kept = true;
+                chunk
+            })
+            .clone();
+        if kept {
+            self.resident.fetch_add(bytes, Ordering::Relaxed);
+        } else if let Some(meter) = &self.meter {
+            // Another reader cached it first.
+            meter.sub(bytes);
+        }
+        Ok(cached)
+    }
+
+    /// The source evicted chunks load from.
+    pub fn source(&self) -> Option<&Arc<dyn ChunkSource>> {
+        self.source.as_ref()
     }
 
     /// Chunks whose bytes are in memory (inserted, or loaded from the source by a query).
@@ -334,6 +551,14 @@ impl ChunkStore {
             .flat_map(|e| &e.chunks)
             .filter(|c| c.data.get().is_some())
             .count()
+    }
+
+    /// The summary of chunk `idx` of `entity`.
+    pub fn summary(&self, entity: &EntityPath, idx: ChunkIdx) -> Option<&ChunkSummary> {
+        self.entities
+            .get(entity)
+            .and_then(|e| e.chunks.get(idx as usize))
+            .map(|c| &c.summary)
     }
 
     /// Summaries of an entity's chunks.
