@@ -24,7 +24,7 @@ fi
 
 # Tests run with the optional FFmpeg decoder backend on (H.265/AV1 decoding, bit-exact B-frames);
 # the default build stays without it and is checked by the lean test below.
-FEATURES="vidlog/ffmpeg,vidlog-video/ffmpeg"
+FEATURES="vidlog/ffmpeg,vidlog-video/ffmpeg,vidlog-server/ffmpeg"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

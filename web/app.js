@@ -1,7 +1,8 @@
 // The vidlog viewer: the video entities of a recording served by `vidlog serve`,
 // composited on one 2D canvas, followed live or played back and scrubbed, plus a table of
 // an entity's rows. Plain ES modules, no build step, no network beyond the server that
-// serves it. Decoding is the browser's (WebCodecs; see stream.js); protocol:
+// serves it. Decoding is the browser's (WebCodecs; see stream.js), or the server's for a
+// codec the browser lacks (marked "server-decoded" in the overlay); protocol:
 // docs/PROTOCOL.md, "Viewer".
 //
 // Data: GET /api/recordings (the picker; `?recording=ID` on the page URL picks one, else
@@ -14,7 +15,7 @@
 // animation frame asks every stream for the frame at t and paints the ones that have it,
 // lowest draw order first.
 
-import { Stream, frames } from './stream.js';
+import { Stream, frames, frameSize } from './stream.js';
 import { readFrameNumberRow, frameStripHeight } from './wire.js';
 import { Table } from './table.js';
 
@@ -45,6 +46,7 @@ const S = {
   paintTimes: [],
   latencies: [],
   scrubs: 0,
+  range: { from: null, to: null }, // marked with [ and ] (the download's range); Escape clears
 };
 
 // ---------- helpers ----------
@@ -67,7 +69,7 @@ async function getJSON(url) {
 }
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const enabled = () => S.streams.filter((s) => s.enabled && s.config);
+const enabled = () => S.streams.filter((s) => s.enabled && s.decodable);
 const primary = () => S.streams.find((s) => s.enabled) ?? null;
 
 function formatPts(pts) {
@@ -192,10 +194,10 @@ function paint() {
   const key = shown.map((s) => `${s.stream.entity}:${s.index}`).join('|');
   if (key === lastPainted || !shown.length) return;
   lastPainted = key;
-  const size = shown[0].frame;
-  if (canvas.width !== size.displayWidth || canvas.height !== size.displayHeight) {
-    canvas.width = size.displayWidth;
-    canvas.height = size.displayHeight;
+  const [width, height] = frameSize(shown[0].frame);
+  if (canvas.width !== width || canvas.height !== height) {
+    canvas.width = width;
+    canvas.height = height;
   }
   shown.sort((a, b) => (a.stream.drawOrder ?? 0) - (b.stream.drawOrder ?? 0) || a.stream.order - b.stream.order);
   ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -232,20 +234,42 @@ function updateTimeline() {
   ui.slider.min = String(first);
   ui.slider.max = String(last);
   if (!S.dragging && S.t != null) ui.slider.value = String(S.t);
-  ui.time.textContent = `${formatPts(S.t)} / ${formatPts(last)}`;
+  const { from, to } = S.range;
+  const marked = from != null || to != null ? `  [${formatPts(from ?? first)} – ${formatPts(to ?? last)}]` : '';
+  ui.time.textContent = `${formatPts(S.t)} / ${formatPts(last)}${marked}`;
   updateDownload();
 }
 
-/** The "Download MP4" link: the first shown entity over the whole stream. */
+/** Marks the start (`which` = 'from') or end ('to') of the range at the playhead. */
+function mark(which) {
+  if (S.t == null) return;
+  S.range[which] = S.t;
+  const { from, to } = S.range;
+  if (from != null && to != null && from > to) S.range = { from: to, to: from };
+  updateTimeline();
+}
+
+function clearRange() {
+  S.range = { from: null, to: null };
+  updateTimeline();
+}
+
+/**
+ * The "Download MP4" link: the first shown entity over the marked range ([ and ] at the
+ * playhead), else over its whole stream.
+ */
 function updateDownload() {
   const stream = primary();
-  if (!stream?.info) {
+  if (!stream?.info || stream.info.timeline_kind === 'sequence') {
+    // An MP4 needs times: a sequence timeline has no unit of time.
     ui.download.removeAttribute('href');
+    ui.download.title = stream?.info ? `pick a time timeline to download (${stream.info.timeline} counts, it has no unit of time)` : '';
     return;
   }
+  ui.download.title = DOWNLOAD_TITLE;
   const query = new URLSearchParams({ entity: stream.entity, timeline: stream.info.timeline });
-  const from = stream.firstPts();
-  const to = stream.lastPts();
+  const from = S.range.from ?? stream.firstPts();
+  const to = S.range.to ?? stream.lastPts();
   if (from != null) query.set('from', String(from));
   if (to != null) query.set('to', String(to));
   const href = `/api/recordings/${encodeURIComponent(S.recording)}/export.mp4?${query}`;
@@ -269,8 +293,13 @@ function updateOverlay() {
     const fps = info.frame_rate ? info.frame_rate.toFixed(2) : estimateFps(stream);
     const queued = stream.decoder && stream.decoder.state !== 'closed' ? stream.decoder.decodeQueueSize : 0;
     const latency = stream.latencies.length ? stream.latencies[stream.latencies.length - 1] : null;
+    const painted = stream.cache.get(stream.shown);
+    const [width, height] = painted ? frameSize(painted) : [info.width, info.height];
+    const decoder = stream.serverDecoded
+      ? `server-decoded${stream.decoderName ? ` (${stream.decoderName})` : ''}`
+      : stream.config?.codec ?? '';
     lines.push(
-      `${stream.entity}  ${info.width ?? '?'}×${info.height ?? '?'}  ${info.codec ?? '?'} ${stream.config?.codec ?? ''}\n` +
+      `${stream.entity}  ${width ?? '?'}×${height ?? '?'}  ${info.codec ?? '?'} ${decoder}\n` +
       `  fps ${fps}  decode ${stream.decodeMs == null ? '–' : stream.decodeMs.toFixed(1) + ' ms'}  ` +
       `buffered ${stream.cache.size} frames, ${queued} queued\n` +
       `  latency ${S.live && latency != null ? latency.toFixed(1) + ' ms' : '–'}  ` +
@@ -321,6 +350,9 @@ function bindUi() {
     else if (event.key === 'Home') seek(firstPts() ?? 0);
     else if (event.key === 'End') seek(lastPts() ?? 0);
     else if (event.key === 'l' || event.key === 'L') setLive(true);
+    else if (event.key === '[') mark('from');
+    else if (event.key === ']') mark('to');
+    else if (event.key === 'Escape') clearRange();
     else return;
     event.preventDefault();
   });
@@ -328,6 +360,7 @@ function bindUi() {
 }
 
 const table = new Table(ui.table);
+const DOWNLOAD_TITLE = ui.download.title;
 
 // ---------- recording, entities, timeline ----------
 
@@ -439,7 +472,7 @@ async function openStreams(timeline) {
     canvas.width = first.info.width;
     canvas.height = first.info.height;
   }
-  for (const stream of S.streams) if (stream.config) stream.follow();
+  for (const stream of S.streams) if (stream.decodable) stream.follow();
   lastPainted = '';
   setLive(true);
   updateTimeline();
@@ -447,6 +480,7 @@ async function openStreams(timeline) {
 
 async function switchTimeline(name) {
   if (name === S.timeline) return;
+  S.range = { from: null, to: null }; // in the old timeline's units
   await openStreams(name);
 }
 
@@ -466,11 +500,11 @@ function readFrameNumber(entityIndex = 0) {
   const stream = enabled()[entityIndex];
   const frame = stream && stream.cache.get(stream.shown);
   if (!frame) return null;
-  const width = frame.displayWidth;
-  const height = frameStripHeight(frame.displayHeight);
+  const [width, frameHeight] = frameSize(frame);
+  const height = frameStripHeight(frameHeight);
   const scratch = new OffscreenCanvas(width, height);
   const c = scratch.getContext('2d', { willReadFrequently: true });
-  c.drawImage(frame, 0, 0, width, frame.displayHeight);
+  c.drawImage(frame, 0, 0, width, frameHeight);
   const row = c.getImageData(0, Math.floor(height / 2), width, 1).data;
   return readFrameNumberRow(row, width);
 }
@@ -490,6 +524,8 @@ window.vidlogViewer = {
       entity: first?.entity ?? null,
       entities: S.streams.map((s) => ({ entity: s.entity, enabled: !!s.enabled, shownIndex: s.shown, problem: s.problem })),
       codec: first?.config?.codec ?? null,
+      serverDecoded: !!first?.serverDecoded,
+      overlay: ui.overlay.textContent,
       timeline: S.timeline,
       samples: first?.samples ?? 0,
       t: S.t,
@@ -510,6 +546,7 @@ window.vidlogViewer = {
       error: S.error,
       message: ui.message.textContent,
       download: ui.download.getAttribute('href'),
+      range: { ...S.range },
     };
   },
   /** Per-stream decoder internals, for diagnosing a test failure. */

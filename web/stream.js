@@ -11,6 +11,13 @@
 // keyframe) starts a new session at the keyframe before the target. A backward scrub
 // inside the cached window needs no decoding. Every VideoFrame is closed when evicted
 // (the cache is bounded by count and bytes); `frames.open` counts those not yet closed.
+//
+// Server-decoded fallback: when WebCodecs cannot decode the codec here (H.265 in Linux
+// Chromium), the stream asks the server for the frame at t instead
+// (GET .../video/frame?sample=I&session=S: a JPEG the server decodes natively; at most two
+// requests in flight, the frame at t and, playing, the next) and caches the ImageBitmaps in the same cache, so scrubbing,
+// stepping, playing and live follow behave the same. The session id keeps one decoder on
+// the server for this stream, so forward play costs one decode per frame there.
 
 import { parseSamples } from './wire.js';
 
@@ -21,6 +28,8 @@ const CACHE_BYTES = 256 << 20;
 const DECODE_AHEAD = 8;
 /** Sample bytes kept per stream (live arrivals and fetched ranges). */
 const DATA_SAMPLES = 2400;
+/** Frame requests in flight per server-decoded stream. */
+const SERVER_REQUESTS = 2;
 /** A target the decoder still holds (paused, or at the end) is flushed out after this long. */
 const FLUSH_AFTER_MS = 250;
 
@@ -78,6 +87,15 @@ export class Stream {
     this.live = false;
     this.ws = null;
     this.closed = false;
+    this.serverDecoded = false; // the server decodes: see the file's comment
+    this.serverSession = Math.random().toString(36).slice(2);
+    this.frameRequests = new Set(); // decode indexes asked of the server, in flight
+    this.decoderName = null; // the server's decoder backend
+  }
+
+  /** Frames can be had: by WebCodecs here, or from the server. */
+  get decodable() {
+    return !!this.config || this.serverDecoded;
   }
 
   get drawOrder() {
@@ -99,9 +117,10 @@ export class Stream {
     if (!response.ok) throw new Error(info.error || `video info of ${this.entity}: HTTP ${response.status}`);
     this.info = info;
     this.addIndex(info);
-    const { config, problem } = await decoderConfig(info);
+    const { config, problem, fallback } = await decoderConfig(info);
     this.config = config ?? null;
-    this.problem = problem ?? null;
+    this.serverDecoded = !config && !!fallback;
+    this.problem = this.serverDecoded ? null : problem ?? null;
   }
 
   addIndex(info) {
@@ -206,7 +225,7 @@ export class Stream {
   onLiveSample(sample) {
     if (sample.index > this.pts.length) this.refreshIndex(); // samples we have not heard of
     this.addSample(sample.index, sample.pts, sample.isKey, sample.rowId);
-    this.keepData(sample);
+    if (!this.serverDecoded) this.keepData(sample);
     this.onChange('sample');
   }
 
@@ -240,6 +259,10 @@ export class Stream {
 
   /** Decodes towards the frame at t. `paused` lets a seek flush out a held frame. */
   want(t, paused) {
+    if (this.serverDecoded) {
+      this.wantFromServer(t, paused);
+      return;
+    }
     if (!this.config || this.closed) return;
     const target = this.targetAt(t);
     if (target == null || this.session?.flushing) return;
@@ -258,6 +281,57 @@ export class Stream {
     // The decoder may hold the target for reordering until more samples come; paused, or
     // with nothing more to feed, flush it out after a moment.
     if ((paused || this.session.fed >= this.pts.length) && !this.cache.has(target)) this.flushLater(target);
+  }
+
+  /**
+   * Asks the server for the frame at t unless it is cached or asked for already; playing,
+   * also for the next one, so the server decodes one while it encodes the other.
+   */
+  wantFromServer(t, paused) {
+    if (this.closed || this.problem) return;
+    const target = this.targetAt(t);
+    if (target == null) return;
+    const wanted = [target];
+    if (!paused) {
+      const next = this.targetAt(this.neighbourPts(t, 1));
+      if (next != null && next !== target) wanted.push(next);
+    }
+    for (const index of wanted) {
+      if (this.frameRequests.size >= SERVER_REQUESTS) return;
+      if (!this.cache.has(index) && !this.frameRequests.has(index)) this.askServer(index);
+    }
+  }
+
+  askServer(index) {
+    this.frameRequests.add(index);
+    const t0 = performance.now();
+    fetch(this.api('video/frame', { sample: index, session: this.serverSession }), { cache: 'no-store' })
+      .then(async (response) => {
+        if (!response.ok) {
+          const body = await response.json().catch(() => ({}));
+          throw new Error(body.error || `frame of sample ${index}: HTTP ${response.status}`);
+        }
+        this.decoderName = response.headers.get('x-vidlog-decoder');
+        const shown = Number(response.headers.get('x-vidlog-sample') ?? index);
+        const bitmap = await createImageBitmap(await response.blob());
+        frames.opened += 1;
+        if (this.closed) {
+          closeFrame(bitmap);
+          return;
+        }
+        this.decoded += 1;
+        this.decodeMs = performance.now() - t0;
+        this.cachePut(shown, bitmap);
+      })
+      .catch((error) => {
+        // Asking again would fail the same way (e.g. no decoder built into the server).
+        this.problem = `the server cannot decode ${this.entity}: ${error.message}`;
+        this.onError(this.problem);
+      })
+      .finally(() => {
+        this.frameRequests.delete(index);
+        if (!this.problem) this.onChange('fetched');
+      });
   }
 
   /** While playing, keep the decoder fed ahead of the frame shown. */
@@ -418,8 +492,14 @@ export class Stream {
   }
 }
 
+/** Width and height of a cached frame (a VideoFrame, or an ImageBitmap from the server). */
+export function frameSize(frame) {
+  return frame.displayWidth ? [frame.displayWidth, frame.displayHeight] : [frame.width, frame.height];
+}
+
 function frameBytes(frame) {
-  return frame.codedWidth * frame.codedHeight * 1.5;
+  if (frame.codedWidth) return frame.codedWidth * frame.codedHeight * 1.5;
+  return frame.width * frame.height * 4;
 }
 
 /** The decoder configuration, or a reason the stream cannot be shown here. */
@@ -428,7 +508,7 @@ export async function decoderConfig(info) {
   if (!codec && info.codec === 'H.265') codec = 'hev1.1.6.L93.B0'; // ask the browser anyway
   if (!codec) return { problem: `cannot show ${info.entity}: ${info.codec_problem}` };
   if (typeof VideoDecoder === 'undefined') {
-    return { problem: 'This browser has no WebCodecs VideoDecoder. Use a current Chrome, Edge or Safari, over https or on localhost (WebCodecs needs a secure context).' };
+    return { fallback: true, problem: 'This browser has no WebCodecs VideoDecoder. Use a current Chrome, Edge or Safari, over https or on localhost (WebCodecs needs a secure context).' };
   }
   const config = { codec, optimizeForLatency: true };
   if (info.width && info.height) {
@@ -443,6 +523,7 @@ export async function decoderConfig(info) {
   }
   if (!support.supported) {
     return {
+      fallback: true,
       problem: `This browser cannot decode ${info.codec ?? codec} video (${codec}) of ${info.entity} with WebCodecs. ` +
         'Download it as MP4 and play it in a desktop player, or use a browser with a decoder for it ' +
         '(headless Chromium decodes H.264, AV1 and VP9, not H.265).',

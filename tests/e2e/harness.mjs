@@ -148,10 +148,73 @@ export async function feedFile(page, addr, path) {
   }, { addr, file });
 }
 
-/** ffmpeg's lavfi filter drawing synth.rs's frame-number pattern over a grey ramp. */
-export function ffmpegPatternFilter(width, height, fps, seconds) {
+/**
+ * Sends several recording files into one recording, over one producer connection: the
+ * first file's RecordingInfo, then every file's schemas and chunks (docs/FORMAT.md), the
+ * schema ids of file k moved by 1000 * k so they do not collide (each frame's CRC32C is
+ * made anew). Resolves once the server acked every chunk.
+ */
+export async function feedFiles(page, addr, paths) {
+  const files = paths.map((path) => readFileSync(path).toString('base64'));
+  return page.evaluate(async ({ addr, files }) => {
+    const table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+    const crc32c = (bytes) => {
+      let c = 0xffffffff;
+      for (const b of bytes) c = table[(c ^ b) & 0xff] ^ (c >>> 8);
+      return (c ^ 0xffffffff) >>> 0;
+    };
+    const frames = [];
+    let chunks = 0;
+    files.forEach((file, k) => {
+      const bytes = Uint8Array.from(atob(file), (c) => c.charCodeAt(0));
+      const view = new DataView(bytes.buffer);
+      for (let at = 16; at + 16 <= bytes.length;) {
+        const len = view.getUint32(at + 4, true);
+        const kind = bytes[at + 8];
+        if (kind === 4) break; // footer: files only
+        const frame = bytes.slice(at, at + 16 + len);
+        at += 16 + len;
+        if (kind === 1 && k > 0) continue; // one RecordingInfo: the first file's
+        if ((kind === 2 || kind === 3) && k > 0) {
+          const fv = new DataView(frame.buffer);
+          const idAt = 16 + (kind === 2 ? 0 : 8);
+          fv.setUint32(idAt, fv.getUint32(idAt, true) + 1000 * k, true);
+          fv.setUint32(12, crc32c(frame.subarray(16)), true);
+        }
+        if (kind === 3) chunks += 1;
+        frames.push(frame);
+      }
+    });
+    const ws = new WebSocket(`ws://${addr}/ws/ingest`);
+    ws.binaryType = 'arraybuffer';
+    await new Promise((ok, bad) => { ws.onopen = ok; ws.onerror = () => bad(new Error('ingest socket failed')); });
+    const acked = new Promise((ok, bad) => {
+      ws.onmessage = (event) => {
+        const message = JSON.parse(event.data);
+        if (message.error) bad(new Error(message.error));
+        if (message.stored === chunks) ok();
+      };
+    });
+    ws.send(JSON.stringify({ protocol: 'vidlog', version: 1, role: 'producer' }));
+    for (const frame of frames) ws.send(frame);
+    await acked;
+    ws.close();
+    return { frames: frames.length, chunks };
+  }, { addr, files });
+}
+
+/**
+ * ffmpeg's lavfi filter drawing synth.rs's frame-number pattern over a grey ramp; frame N
+ * shows the number `first + N`.
+ */
+export function ffmpegPatternFilter(width, height, fps, seconds, first = 0) {
   const strip = Math.min(Math.max(Math.floor(height / 10), 16), height);
-  const lum = `if(lt(Y,${strip}),255*mod(floor(N/pow(2,15-floor(X*16/W))),2),60+Y/3)`;
+  const lum = `if(lt(Y,${strip}),255*mod(floor((N+${first})/pow(2,15-floor(X*16/W))),2),60+Y/3)`;
   return `color=c=gray:s=${width}x${height}:r=${fps}:d=${seconds},format=yuv420p,geq=lum='${lum}':cb=128:cr=128`;
 }
 

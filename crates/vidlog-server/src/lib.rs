@@ -22,6 +22,7 @@ mod export_http;
 mod ingest;
 pub mod protocol;
 mod recordings;
+mod server_frames;
 mod subscription;
 pub mod view;
 
@@ -47,7 +48,8 @@ pub struct ServerConfig {
     /// Recording files go here as `<recording_id>.vlog` (created if missing).
     pub data_dir: PathBuf,
     /// Bytes of chunks kept in memory across all recordings (default 1 GiB). Above it the
-    /// server drops chunk bytes from memory (they stay on disk), finished recordings first.
+    /// server drops single chunks' bytes from memory (they stay on disk and load back on
+    /// demand), finished recordings first, least recently used chunks first.
     pub memory_limit: u64,
     /// Largest WebSocket message (one frame) a producer may send (default 64 MiB).
     pub max_message_size: usize,
@@ -215,7 +217,8 @@ impl Server {
         }
     }
 
-    /// Bytes of chunk payloads held in memory now (see [`ServerConfig::memory_limit`]).
+    /// Bytes of chunks held in memory now, at their encoded size (see
+    /// [`ServerConfig::memory_limit`]).
     pub fn memory_in_use(&self) -> u64 {
         self.recordings.memory_in_use()
     }

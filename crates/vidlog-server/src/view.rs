@@ -12,15 +12,17 @@
 //!   keyframe the entity has when the viewer joins.
 //! - `GET /api/recordings/{id}/dataframe?...`: the entity's rows as a table page
 //!   ([`crate::dataframe`]).
+//! - `GET /api/recordings/{id}/video/frame?entity=E&sample=I...`: one frame decoded by the
+//!   server, for codecs the browser cannot decode ([`crate::server_frames`]).
 //!
 //! Each sample carries its row id: the producer's wall clock (ns since the Unix epoch) when
 //! it was logged, so a viewer on the same machine measures live latency at paint.
 //!
 //! Entity paths contain `/`, so they travel as the `entity` query parameter. The timeline
 //! defaults to the entity's first `duration` timeline (then `timestamp`, then `sequence`)
-//! that every sample carries. It does not decode video (the browser does, with WebCodecs)
-//! and does not parse bitstreams (`vidlog_video::probe` gives the codec string). See the
-//! "Viewer" section of docs/PROTOCOL.md.
+//! that every sample carries. It does not decode video (the browser does, with WebCodecs;
+//! `server_frames` is the fallback) and does not parse bitstreams (`vidlog_video::probe`
+//! gives the codec string). See the "Viewer" section of docs/PROTOCOL.md.
 
 use std::sync::Arc;
 
@@ -102,7 +104,8 @@ pub(crate) fn router() -> Router<Server> {
             "/api/recordings/{id}/dataframe",
             get(crate::dataframe::dataframe),
         )
-        .route(VIEW_PATH, get(live));
+        .route(VIEW_PATH, get(live))
+        .merge(crate::server_frames::router());
     for file in WEB_FILES {
         router = router.route(file.path, get(move || async move { serve_file(file) }));
     }
@@ -141,7 +144,13 @@ impl ViewError {
             message: message.into(),
         }
     }
-    fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn with_status(status: StatusCode, message: impl Into<String>) -> Self {
+        ViewError {
+            status,
+            message: message.into(),
+        }
+    }
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         ViewError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: message.into(),
@@ -170,6 +179,12 @@ pub(crate) struct ViewQuery {
     to: Option<String>,
     pub(crate) offset: Option<String>,
     pub(crate) limit: Option<String>,
+    /// `video/frame` ([`crate::server_frames`]).
+    pub(crate) at: Option<String>,
+    pub(crate) sample: Option<String>,
+    pub(crate) quality: Option<String>,
+    pub(crate) format: Option<String>,
+    pub(crate) session: Option<String>,
 }
 
 pub(crate) fn recording(server: &Server, id: &str) -> Result<Arc<LiveRecording>, ViewError> {
@@ -221,7 +236,7 @@ pub(crate) fn video_of<'a>(
 pub(crate) struct PlayTimeline<'a> {
     pub(crate) name: String,
     kind: TimeKind,
-    pts: &'a [i64],
+    pub(crate) pts: &'a [i64],
 }
 
 /// `wanted`, or the default: the first `duration`, then `timestamp`, then `sequence`
@@ -529,8 +544,8 @@ async fn feed(
     timeline: Option<String>,
     socket: &mut WebSocket,
 ) -> FeedEnd {
-    // The subscription replays the recording from its start; a viewer that joins
-    // mid-stream starts at the latest keyframe there is now.
+    // A viewer that joins mid-stream starts at the latest keyframe there is now; the
+    // subscription's backlog comes from the index (so from the file when evicted).
     let start = recording
         .state
         .read()
@@ -538,7 +553,7 @@ async fn feed(
         .video(entity)
         .and_then(|v| v.keyframes().last().copied())
         .unwrap_or(0);
-    let mut subscription = server.subscribe(&recording.id);
+    let mut subscription = server.subscribe_video(&recording.id, entity, start);
     let mut feed = Feed {
         start,
         timeline,
