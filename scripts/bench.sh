@@ -70,3 +70,34 @@ echo "== ingest: 8 producers of the 1080p30 clip at once, paced in real time, in
 rm -rf "$out/ingest"
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+
+# Native decoding (issue 5): vidlog bench decode {seek,warm,play,memory}; see BENCHMARKS.md "Decode".
+dec="$out/decode"
+mkdir -p "$dec"
+if [ ! -s "$dec/clip.mp4" ]; then
+  echo "== making $dec/clip.mp4 (20 s 1080p30 x264 High, keyframe every 2 s, no B-frames)"
+  ffmpeg -v error -y -f lavfi -i "testsrc2=size=1920x1080:rate=30,noise=alls=6:allf=t" -t 20 \
+    -c:v libx264 -preset veryfast -profile:v high -b:v 5.8M -maxrate 6M -bufsize 12M \
+    -g 60 -keyint_min 60 -sc_threshold 0 -bf 0 -pix_fmt yuv420p "$dec/clip.h264"
+  ffmpeg -v error -y -r 30 -i "$dec/clip.h264" -c copy "$dec/clip.mp4"
+fi
+"$vidlog" import "$dec/clip.mp4" --entity camera/front -o "$dec/rec.vlog" >/dev/null
+"$vidlog" demo -o "$dec/demo.vlog" --size 1920x1080 --seconds 20 --fast >/dev/null 2>&1
+"$vidlog" export "$dec/demo.vlog" --entity camera/front -o "$dec/demo.mp4" >/dev/null
+cp "$vidlog" "$dec/vidlog-default"
+cargo build --release -q -p vidlog --features ffmpeg
+cp "$vidlog" "$dec/vidlog-ffmpeg"
+for build in default ffmpeg; do
+  echo "== decode, $build build"
+  for pair in rec:clip demo:demo; do
+    r="$dec/${pair%%:*}.vlog"; m="$dec/${pair##*:}.mp4"
+    "$dec/vidlog-$build" bench decode seek --input "$r" --at 11.9s --mp4 "$m" --repeat 7 --dir "$dec"
+    "$dec/vidlog-$build" bench decode play --input "$r" --mp4 "$m" --repeat 3
+  done
+  "$dec/vidlog-$build" bench decode warm --input "$dec/rec.vlog" --from 5s --steps 60
+  for cache in 256 64; do
+    "$dec/vidlog-$build" bench decode memory --input "$dec/rec.vlog" --cache-mb "$cache"
+    "$dec/vidlog-$build" bench decode memory --input "$out/clip.vlog" --cache-mb "$cache"
+  done
+done
+cargo build --release -q -p vidlog

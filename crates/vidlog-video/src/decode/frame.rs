@@ -146,6 +146,17 @@ impl Frame {
 
     /// Converts to RGBA8 (alpha 255), row-major, `width * height * 4` bytes.
     pub fn to_rgba(&self) -> Vec<u8> {
+        self.to_packed::<4>()
+    }
+
+    /// Converts to RGB8, row-major, `width * height * 3` bytes (what `ffmpeg -pix_fmt rgb24`
+    /// gives, and what its PNG encoder writes).
+    pub fn to_rgb(&self) -> Vec<u8> {
+        self.to_packed::<3>()
+    }
+
+    /// RGB in the first three of every `BYTES` bytes; a fourth byte is alpha 255.
+    fn to_packed<const BYTES: usize>(&self) -> Vec<u8> {
         let (w, h) = (self.width as usize, self.height as usize);
         let cw = Frame::chroma_size(self.width, self.height).0 as usize;
         let [yp, up, vp] = self.planes();
@@ -157,18 +168,25 @@ impl Frame {
         } else {
             (76309, 16, crv, cbu, cgu, cgv)
         };
-        let mut out = vec![255u8; w * h * 4];
-        for row in 0..h {
-            let yrow = &yp[row * w..row * w + w];
+        let mut out = vec![255u8; w * h * BYTES];
+        if w == 0 {
+            return out;
+        }
+        for (row, orow) in out.chunks_exact_mut(w * BYTES).enumerate() {
+            let yrow = &yp[row * w..(row + 1) * w];
             let crow = (row / 2) * cw;
-            let orow = &mut out[row * w * 4..(row + 1) * w * 4];
-            for (col, (px, &y)) in orow.chunks_exact_mut(4).zip(yrow).enumerate() {
-                let u = i32::from(up[crow + col / 2]) - 128;
-                let v = i32::from(vp[crow + col / 2]) - 128;
-                let yy = (i32::from(y) - y_offset) * cy + (1 << 15);
-                px[0] = clamp_u8((yy + crv * v) >> 16);
-                px[1] = clamp_u8((yy - cgu * u - cgv * v) >> 16);
-                px[2] = clamp_u8((yy + cbu * u) >> 16);
+            let (urow, vrow) = (&up[crow..crow + cw], &vp[crow..crow + cw]);
+            // Two luma samples share one chroma sample: its terms are computed once.
+            let pairs = orow.chunks_mut(2 * BYTES).zip(yrow.chunks(2));
+            for ((opair, ypair), (&u, &v)) in pairs.zip(urow.iter().zip(vrow)) {
+                let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+                let (r, g, b) = (crv * v, -cgu * u - cgv * v, cbu * u);
+                for (px, &y) in opair.chunks_exact_mut(BYTES).zip(ypair) {
+                    let yy = (i32::from(y) - y_offset) * cy + (1 << 15);
+                    px[0] = clamp_u8((yy + r) >> 16);
+                    px[1] = clamp_u8((yy + g) >> 16);
+                    px[2] = clamp_u8((yy + b) >> 16);
+                }
             }
         }
         out
@@ -222,6 +240,36 @@ mod tests {
         .to_rgba();
         for rgba in [red601, red709] {
             assert!(rgba[0] >= 253 && rgba[1] <= 2 && rgba[2] <= 2, "{rgba:?}");
+        }
+    }
+
+    #[test]
+    fn rgb_is_rgba_without_alpha_and_follows_each_pixels_own_chroma() {
+        // 5x3: odd width and height, every sample different.
+        let y: Vec<u8> = (0..15).map(|i| 16 + i * 14).collect();
+        let u: Vec<u8> = (0..6).map(|i| 60 + i * 25).collect();
+        let v: Vec<u8> = (0..6).map(|i| 200 - i * 25).collect();
+        let frame = Frame::from_planes(0, 5, 3, ColourSpace::default(), [&y, &u, &v], [5, 3, 3])
+            .expect("fits");
+        let (rgb, rgba) = (frame.to_rgb(), frame.to_rgba());
+        assert_eq!(rgb.len(), 5 * 3 * 3);
+        assert_eq!(rgba.len(), 5 * 3 * 4);
+        for (px3, px4) in rgb.chunks_exact(3).zip(rgba.chunks_exact(4)) {
+            assert_eq!(px3, &px4[..3]);
+            assert_eq!(px4[3], 255);
+        }
+        // Pixel (4, 2) uses chroma sample (2, 1); computed here from the BT.601 formula.
+        let (yy, uu, vv) = (f64::from(y[14]), f64::from(u[5]), f64::from(v[5]));
+        let r = 1.164 * (yy - 16.0) + 1.596 * (vv - 128.0);
+        let g = 1.164 * (yy - 16.0) - 0.392 * (uu - 128.0) - 0.813 * (vv - 128.0);
+        let b = 1.164 * (yy - 16.0) + 2.017 * (uu - 128.0);
+        let px = &rgb[(2 * 5 + 4) * 3..][..3];
+        for (got, want) in px.iter().zip([r, g, b]) {
+            let want = want.round().clamp(0.0, 255.0);
+            assert!(
+                (f64::from(*got) - want).abs() <= 1.0,
+                "{px:?} vs {r} {g} {b}"
+            );
         }
     }
 

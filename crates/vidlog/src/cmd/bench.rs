@@ -24,6 +24,8 @@ pub struct BenchArgs {
 
 #[derive(clap::Subcommand)]
 enum BenchWhat {
+    /// Native decoding: seek, warm steps, playback, memory (see `vidlog bench decode --help`).
+    Decode(crate::cmd::bench_decode::DecodeBenchArgs),
     /// SDK logging of an Annex B H.264 clip into a recording file.
     Log {
         /// The clip (raw Annex B H.264).
@@ -58,6 +60,7 @@ enum BenchWhat {
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     match args.what {
+        BenchWhat::Decode(args) => crate::cmd::bench_decode::run(args),
         BenchWhat::Log { input, repeat, dir } => bench_log(&input, repeat.max(1), dir),
         BenchWhat::Ingest {
             input,

@@ -15,7 +15,7 @@ use vidlog_video::decode::{Backend, Frame};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum FrameFormat {
-    /// PNG, 8-bit RGBA.
+    /// PNG, 8-bit RGB.
     Png,
     /// Raw I420 (yuv420p) bytes.
     I420,
@@ -170,20 +170,27 @@ fn write_frame(frame: &Frame, format: FrameFormat, path: &Path) -> anyhow::Resul
     match format {
         FrameFormat::I420 => out.write_all(frame.i420())?,
         FrameFormat::Rgba => out.write_all(&frame.to_rgba())?,
-        FrameFormat::Png => {
-            let mut encoder = png::Encoder::new(&mut out, frame.width, frame.height);
-            encoder.set_color(png::ColorType::Rgba);
-            encoder.set_depth(png::BitDepth::Eight);
-            encoder.set_compression(png::Compression::Fast);
-            let mut writer = encoder
-                .write_header()
-                .with_context(|| format!("writing {}", path.display()))?;
-            writer
-                .write_image_data(&frame.to_rgba())
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
+        FrameFormat::Png => encode_png(&mut out, frame.width, frame.height, &frame.to_rgb())
+            .with_context(|| format!("writing {}", path.display()))?,
     }
     out.flush()
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Writes an 8-bit RGB PNG (the pixel format `ffmpeg -i ... out.png` writes) of `rgb`
+/// (`width * height * 3` bytes), compressed for speed: a frame is written in a few ms.
+pub fn encode_png(
+    out: &mut impl Write,
+    width: u32,
+    height: u32,
+    rgb: &[u8],
+) -> Result<(), png::EncodingError> {
+    let mut encoder = png::Encoder::new(out, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header()?;
+    writer.write_image_data(rgb)?;
+    writer.finish()
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_decode;
 pub mod demo;
 pub mod export;
 pub mod export_mcap;
