@@ -16,11 +16,10 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
 use axum::response::Response;
 use bytes::Bytes;
-use vidlog_store::codec::{Decoded, MessageDecoder, chunk_head};
+use vidlog_store::codec::{Decoded, MessageDecoder};
 use vidlog_store::frame::{FRAME_HEADER_LEN, FrameHeader, MessageKind, checksum};
 
 use crate::Server;
-use crate::chunk_layout;
 use crate::protocol::{ServerMessage, check_hello};
 use crate::recordings::{LiveRecording, Stored};
 
@@ -70,21 +69,6 @@ pub(crate) enum IngestError {
         index: u64,
         first: String,
         second: String,
-    },
-    #[error(
-        "message {index}: chunk {chunk_id:#x} names schema {schema_id} (entity {entity}, \
-         {expected_nodes} arrays in {expected_buffers} buffers) but carries {carried_nodes} \
-         arrays in {carried_buffers} buffers: a chunk must name the schema it was encoded with"
-    )]
-    SchemaMismatch {
-        index: u64,
-        chunk_id: u64,
-        schema_id: u32,
-        entity: String,
-        expected_nodes: usize,
-        expected_buffers: usize,
-        carried_nodes: usize,
-        carried_buffers: usize,
     },
     #[error("message {index}: footers are not sent over sockets")]
     Footer { index: u64 },
@@ -259,9 +243,6 @@ impl ProducerSession {
                 },
             });
         }
-        if kind == MessageKind::Chunk as u8 {
-            self.check_chunk_layout(index, &payload)?;
-        }
         let decoded = self
             .decoder
             .decode(kind, Buffer::from(payload))
@@ -307,38 +288,6 @@ impl ProducerSession {
             }
             Decoded::Footer(_) => Err(IngestError::Footer { index }),
         }
-    }
-}
-
-impl ProducerSession {
-    /// See [`crate::chunk_layout`]: a chunk must carry the arrays of the schema it names.
-    fn check_chunk_layout(&self, index: u64, payload: &[u8]) -> Result<(), IngestError> {
-        // Unreadable heads and unknown schemas are the decoder's to report.
-        let Ok((chunk_id, schema_id)) = chunk_head(payload) else {
-            return Ok(());
-        };
-        let Some(schema) = self.decoder.schema(schema_id) else {
-            return Ok(());
-        };
-        let (Some(expected), Some(carried)) = (
-            chunk_layout::expected_layout(schema),
-            chunk_layout::carried_layout(payload),
-        ) else {
-            return Ok(());
-        };
-        if expected == carried {
-            return Ok(());
-        }
-        Err(IngestError::SchemaMismatch {
-            index,
-            chunk_id,
-            schema_id,
-            entity: chunk_layout::schema_entity(schema).to_owned(),
-            expected_nodes: expected.0,
-            expected_buffers: expected.1,
-            carried_nodes: carried.0,
-            carried_buffers: carried.1,
-        })
     }
 }
 

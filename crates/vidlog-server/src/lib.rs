@@ -16,7 +16,6 @@
 //! ```
 
 mod api;
-mod chunk_layout;
 mod dataframe;
 mod export_http;
 mod ingest;

@@ -19,6 +19,7 @@ use arrow_schema::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 use vidlog_types::{Chunk, ChunkId, EntityPath};
 
+use crate::chunk_layout;
 use crate::frame::{MessageKind, OutFrame};
 
 /// Who made a recording.
@@ -45,6 +46,20 @@ pub enum DecodeError {
     UnknownSchema { chunk_id: u64, schema_id: u32 },
     #[error("chunk {chunk_id:#x}: {reason}")]
     Chunk { chunk_id: u64, reason: String },
+    #[error(
+        "chunk {chunk_id:#x} names schema {schema_id} (entity {entity}, \
+         {expected_nodes} arrays in {expected_buffers} buffers) but carries {carried_nodes} \
+         arrays in {carried_buffers} buffers: a chunk must name the schema it was encoded with"
+    )]
+    SchemaMismatch {
+        chunk_id: u64,
+        schema_id: u32,
+        entity: String,
+        expected_nodes: usize,
+        expected_buffers: usize,
+        carried_nodes: usize,
+        carried_buffers: usize,
+    },
     #[error("unknown message kind {0}")]
     UnknownKind(u8),
 }
@@ -279,7 +294,7 @@ pub fn chunk_head(payload: &[u8]) -> Result<(u64, u32), DecodeError> {
 
 /// Decodes a chunk payload against its schema. Body buffers are sliced, not copied.
 pub fn decode_chunk(payload: &Buffer, schema: SchemaRef) -> Result<Chunk, DecodeError> {
-    let (chunk_id, _) = chunk_head(payload)?;
+    let (chunk_id, schema_id) = chunk_head(payload)?;
     let fail = |reason: String| DecodeError::Chunk { chunk_id, reason };
     let ipc = &payload[16..];
     if ipc[0..4] != [0xff; 4] {
@@ -295,6 +310,24 @@ pub fn decode_chunk(payload: &Buffer, schema: SchemaRef) -> Result<Chunk, Decode
     let batch = message
         .header_as_record_batch()
         .ok_or_else(|| fail("IPC message is not a record batch".into()))?;
+    // A chunk naming another schema of the same stream would be read as that schema's columns.
+    let carried = (
+        batch.nodes().map_or(0, |n| n.len()),
+        batch.buffers().map_or(0, |b| b.len()),
+    );
+    if let Some(expected) = chunk_layout::expected_layout(&schema)
+        && expected != carried
+    {
+        return Err(DecodeError::SchemaMismatch {
+            chunk_id,
+            schema_id,
+            entity: chunk_layout::schema_entity(&schema).to_owned(),
+            expected_nodes: expected.0,
+            expected_buffers: expected.1,
+            carried_nodes: carried.0,
+            carried_buffers: carried.1,
+        });
+    }
     let body_start = 16 + 8 + meta_len;
     let body_len = usize::try_from(message.bodyLength())
         .ok()
@@ -365,6 +398,28 @@ mod tests {
             v.extend_from_slice(b);
         }
         Buffer::from_vec(v)
+    }
+
+    #[test]
+    fn a_chunk_decoded_against_another_layout_names_both() {
+        let sample = sample_chunk(7, 2);
+        let mut enc = MessageEncoder::new();
+        let messages = enc.encode_chunk(&sample).unwrap();
+        let chunk_payload = payload(messages.last().unwrap());
+        let codec_row = PendingRow {
+            row_id: RowId(1),
+            time: TimePoint::new(),
+            cells: VideoStream::new(vidlog_types::VideoCodec::H264).as_components(),
+        };
+        let entity = EntityPath::parse("camera/front").unwrap();
+        let codec_schema = Arc::new(chunk_schema(&entity, &codec_row.batch_key()));
+        let error = decode_chunk(&chunk_payload, codec_schema).unwrap_err();
+        assert!(
+            matches!(error, DecodeError::SchemaMismatch { chunk_id: 7, .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("entity camera/front"), "{error}");
+        assert!(decode_chunk(&chunk_payload, sample.schema()).is_ok());
     }
 
     #[test]

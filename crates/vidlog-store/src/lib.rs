@@ -1,6 +1,7 @@
 //! vidlog's storage: the message encoding shared by files and sockets, the recording
 //! file format (see docs/FORMAT.md), and the chunk store with its indexes and queries.
 
+mod chunk_layout;
 pub mod codec;
 pub mod export;
 pub mod file;
