@@ -83,6 +83,7 @@ impl Drop for Running {
 
 #[test]
 fn view_serves_a_recording_file_read_only() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let rec = dir.path().join("run.vlog");
     let imported = vidlog(&[
@@ -158,10 +159,11 @@ fn start_server(args: &[&str]) -> (Running, SocketAddr) {
             .expect("starting vidlog"),
     );
     let stderr = child.0.stderr.take().expect("stderr");
+    let mut stderr = BufReader::new(stderr);
     let mut line = String::new();
-    BufReader::new(stderr)
-        .read_line(&mut line)
-        .expect("vidlog prints its URL");
+    stderr.read_line(&mut line).expect("vidlog prints its URL");
+    // Keep draining its stderr: a closed pipe would make the server's next log line fail.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let url = line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -176,6 +178,7 @@ fn start_server(args: &[&str]) -> (Running, SocketAddr) {
 
 #[test]
 fn serve_lists_the_recordings_already_in_its_data_dir() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("temp dir");
     let rec = dir.path().join("earlier.vlog");
     let imported = vidlog(&[
@@ -201,6 +204,7 @@ fn serve_lists_the_recordings_already_in_its_data_dir() {
 
 #[test]
 fn view_refuses_a_missing_file() {
+    let _serial = serial();
     let out = vidlog(&["view", "/nonexistent/run.vlog", "--port", "0"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -208,6 +212,15 @@ fn view_refuses_a_missing_file() {
         err.contains("/nonexistent/run.vlog") && err.contains("not a recording file"),
         "{err}"
     );
+}
+
+/// These tests start servers and probe ports; run them one at a time so one test's
+/// servers and port probes never meet another's.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn free_port() -> u16 {
@@ -223,6 +236,7 @@ fn canonical(p: &Path) -> PathBuf {
 
 #[test]
 fn spawn_starts_a_server_when_none_listens() {
+    let _serial = serial();
     // The test binary lives in target/<profile>/deps; the vidlog binary one level up.
     let found = vidlog_sdk::spawn::find_binary().expect("finds the built vidlog");
     assert_eq!(
@@ -230,8 +244,12 @@ fn spawn_starts_a_server_when_none_listens() {
         canonical(Path::new(env!("CARGO_BIN_EXE_vidlog")))
     );
 
-    let port = free_port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // Other tests of this binary start servers on kernel-chosen ports in parallel: pick a
+    // port nothing listens on now (a freed port can be handed out again at once).
+    let addr: SocketAddr = (0..20)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+        .find(|addr| TcpStream::connect(addr).is_err())
+        .expect("a port nothing listens on");
     assert!(TcpStream::connect(addr).is_err(), "nothing listens yet");
     let options = SpawnOptions {
         addr: addr.to_string(),
