@@ -2,7 +2,8 @@
 //!
 //! Recognized channels: `foxglove.CompressedVideo` (protobuf), and the ROS messages of
 //! [`RosVideoMessage`]. A channel's codec comes from the `format` of its first message (`h264`,
-//! `h265`, `av1`); channels with another schema, a format vidlog does not decode (`vp9`, `jpeg`)
+//! `h265`, `av1`, `vp9`); channels with another schema, a format vidlog does not decode (`vp8`,
+//! `jpeg`)
 //! or no messages are listed as [`SkippedChannel`]s, and their messages are counted, not yielded.
 //!
 //! Messages come in log-time order when the file has a summary with chunk indexes (what every
@@ -674,7 +675,7 @@ fn scan_linear(bytes: &[u8]) -> Result<Vec<Candidate>, McapVideoError> {
     Ok(candidates)
 }
 
-/// The codec a `format` string names: `h264`, `h265`/`hevc`, `av1` (also inside longer ROS
+/// The codec a `format` string names: `h264`, `h265`/`hevc`, `av1`, `vp9` (also inside longer ROS
 /// format strings such as `h264; compressed`).
 pub fn codec_for_format(format: &str) -> Option<VideoCodec> {
     let lower = format.trim().to_ascii_lowercase();
@@ -705,7 +706,7 @@ fn settle(candidates: Vec<Candidate>) -> (Vec<VideoChannel>, Vec<SkippedChannel>
             (Ok(schema), Some(Ok(first))) => match codec_for_format(&first.format) {
                 Some(codec) => Ok((*schema, codec, first)),
                 None => Err(format!(
-                    "format {:?} is not a codec vidlog imports (h264, h265, av1)",
+                    "format {:?} is not a codec vidlog imports (h264, h265, av1, vp9)",
                     first.format
                 )),
             },

@@ -1,5 +1,5 @@
 //! Importing MCAP files written by other tools: ROS 1 and ROS 2 `CompressedImage` channels
-//! carrying H.264, next to channels vidlog must skip (JPEG images, VP9, other schemas, no schema),
+//! carrying H.264, next to channels vidlog must skip (JPEG images, VP8, other schemas, no schema),
 //! and files whose messages break the rules.
 
 use std::collections::BTreeMap;
@@ -130,8 +130,8 @@ fn ros_channels_import_and_others_are_skipped() {
         Some(("sensor_msgs/CompressedImage", "ros1msg", b"Header header\n")),
         "ros1",
     );
-    let vp9 = file.channel(
-        "/cam/vp9",
+    let vp8 = file.channel(
+        "/cam/vp8",
         Some((
             schema::SCHEMA_NAME,
             schema::SCHEMA_ENCODING,
@@ -155,8 +155,8 @@ fn ros_channels_import_and_others_are_skipped() {
             t,
             &cdr_compressed_image(t, "cam", "jpeg", &[0xff, 0xd8]),
         );
-        encode_compressed_video(&mut proto, t as i64, "", &[1, 2, 3], "vp9");
-        file.message(vp9, t, proto.as_bytes());
+        encode_compressed_video(&mut proto, t as i64, "", &[1, 2, 3], "vp8");
+        file.message(vp8, t, proto.as_bytes());
         file.message(chatter, t, &[0, 1, 0, 0, 3, 0, 0, 0, b'h', b'i', 0]);
         file.message(raw, t, &[42]);
     }
@@ -192,7 +192,7 @@ fn ros_channels_import_and_others_are_skipped() {
         .collect();
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert!(reasons["/cam/jpeg"].contains("\"jpeg\""), "{reasons:?}");
-    assert!(reasons["/cam/vp9"].contains("\"vp9\""), "{reasons:?}");
+    assert!(reasons["/cam/vp8"].contains("\"vp8\""), "{reasons:?}");
     assert!(
         reasons["/chatter"].contains("std_msgs/msg/String"),
         "{reasons:?}"

@@ -245,16 +245,22 @@ impl ChunkSummary {
 }
 
 fn parameter_set_hash(sets: &SampleParameterSets) -> u32 {
-    let parts: Vec<&[u8]> = match sets {
-        SampleParameterSets::H264 { sps, .. } => sps.iter().map(Vec::as_slice).collect(),
-        SampleParameterSets::H265 { vps, sps, .. } => {
-            vps.iter().chain(sps.iter()).map(Vec::as_slice).collect()
+    match sets {
+        SampleParameterSets::Vp9 { profile, keyframe } => {
+            let k = keyframe;
+            let (w, h) = (k.width.to_le_bytes(), k.height.to_le_bytes());
+            let fixed = [
+                *profile,
+                k.bit_depth,
+                k.color_space,
+                u8::from(k.full_range),
+                u8::from(k.subsampling.0),
+                u8::from(k.subsampling.1),
+            ];
+            crate::frame::checksum([fixed.as_slice(), &w, &h])
         }
-        SampleParameterSets::Av1 {
-            sequence_header_obu,
-        } => vec![sequence_header_obu.as_slice()],
-    };
-    crate::frame::checksum(parts)
+        other => crate::frame::checksum(other.identity_bytes()),
+    }
 }
 
 /// A summary that does not decode.

@@ -31,6 +31,9 @@ pub enum Fixture {
     X265,
     /// AV1 in IVF, 320x240, 30 frames, via libsvtav1 or libaom. Needs one of them in ffmpeg.
     Av1Ivf,
+    /// VP9 profile 0 in IVF, 320x240, 30 frames, GOP 15, libvpx-vp9 with alt-ref frames (so
+    /// samples are superframes holding a hidden frame and a shown one). Needs libvpx.
+    Vp9Ivf,
 }
 
 impl Fixture {
@@ -53,6 +56,7 @@ impl Fixture {
             Fixture::X264Odd => "x264_high_318x238_30.h264",
             Fixture::X265 => "x265_main_320x240_30.h265",
             Fixture::Av1Ivf => "av1_320x240_30.ivf",
+            Fixture::Vp9Ivf => "vp9_320x240_30.ivf",
         }
     }
 
@@ -61,7 +65,7 @@ impl Fixture {
     /// presentation order.
     fn mp4_name(self) -> Option<String> {
         match self {
-            Fixture::Av1Ivf => None,
+            Fixture::Av1Ivf | Fixture::Vp9Ivf => None,
             other => other
                 .file_name()
                 .rsplit_once('.')
@@ -76,7 +80,7 @@ impl Fixture {
             | Fixture::X264HighBf2
             | Fixture::X264HighBf3Pyramid
             | Fixture::X264Slices4 => 90,
-            Fixture::X264Odd | Fixture::X265 | Fixture::Av1Ivf => 30,
+            Fixture::X264Odd | Fixture::X265 | Fixture::Av1Ivf | Fixture::Vp9Ivf => 30,
         }
     }
 
@@ -84,12 +88,28 @@ impl Fixture {
     fn required_encoder(self) -> Option<&'static str> {
         match self {
             Fixture::X265 => Some("libx265"),
+            Fixture::Vp9Ivf => Some("libvpx-vp9"),
             Fixture::Av1Ivf => None,
             _ => Some("libx264"),
         }
     }
 
-    /// Whether this ffmpeg can make the fixture (x265 and AV1 encoders are optional).
+    /// Whether a test of this fixture should run: true when this ffmpeg can make it; false
+    /// (after saying so on stderr) when it cannot, outside CI. Under CI (`CI=true`), where the
+    /// test command installs Debian's ffmpeg with every encoder, a missing encoder panics, so
+    /// a test is never skipped there without notice.
+    pub fn available_or_skip(self) -> bool {
+        if self.is_available() {
+            return true;
+        }
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("fixture {self:?}: this ffmpeg cannot make it, and under CI every test runs");
+        }
+        eprintln!("skipped: this ffmpeg cannot make fixture {self:?}");
+        false
+    }
+
+    /// Whether this ffmpeg can make the fixture (x265, AV1 and VP9 encoders are optional).
     pub fn is_available(self) -> bool {
         match self {
             Fixture::Av1Ivf => ffmpeg_has_encoder("libsvtav1") || ffmpeg_has_encoder("libaom-av1"),
@@ -167,6 +187,34 @@ impl Fixture {
                 );
                 args
             }
+            Fixture::Vp9Ivf => {
+                let mut args = testsrc2("320x240", 30);
+                args.extend(
+                    [
+                        "-c:v",
+                        "libvpx-vp9",
+                        "-deadline",
+                        "good",
+                        "-cpu-used",
+                        "4",
+                        "-b:v",
+                        "400k",
+                        "-g",
+                        "15",
+                        "-lag-in-frames",
+                        "16",
+                        "-auto-alt-ref",
+                        "1",
+                        "-pix_fmt",
+                        "yuv420p",
+                        "-f",
+                        "ivf",
+                    ]
+                    .iter()
+                    .map(|s| s.to_string()),
+                );
+                args
+            }
         }
     }
 }
@@ -231,6 +279,22 @@ pub fn fixture(name: Fixture) -> PathBuf {
                 format.into(),
             ];
             generate(name, &path, &args);
+        }
+        None if name == Fixture::Vp9Ivf => {
+            // libvpx makes alt-ref frames (hidden frames packed into superframes) only in
+            // two-pass encoding.
+            let log = fixtures_dir().join(unique_temp_name("vp9-pass"));
+            let log_arg = log.to_string_lossy().into_owned();
+            let mut args = name.encode_args();
+            args.extend(["-passlogfile".to_string(), log_arg.clone()]);
+            let mut first = args.clone();
+            first.extend(["-pass", "1"].map(String::from));
+            let first_out = fixtures_dir().join(unique_temp_name("vp9-pass1.ivf"));
+            generate(name, &first_out, &first);
+            args.extend(["-pass", "2"].map(String::from));
+            generate(name, &path, &args);
+            let _ = std::fs::remove_file(first_out);
+            let _ = std::fs::remove_file(format!("{log_arg}-0.log"));
         }
         None => generate(name, &path, &name.encode_args()),
     }
@@ -548,6 +612,7 @@ mod tests {
             Fixture::X264Odd,
             Fixture::X265,
             Fixture::Av1Ivf,
+            Fixture::Vp9Ivf,
         ];
         let mut names: Vec<_> = all.iter().map(|f| f.file_name()).collect();
         names.sort_unstable();

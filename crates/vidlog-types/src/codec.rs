@@ -16,11 +16,18 @@ pub enum VideoCodec {
     H265,
     /// AV1, one temporal unit of OBUs per sample (`av01`).
     Av1,
+    /// VP9, one frame (or superframe: frames plus their index) per sample (`vp09`).
+    Vp9,
 }
 
 impl VideoCodec {
     /// All codecs vidlog knows.
-    pub const ALL: [VideoCodec; 3] = [VideoCodec::H264, VideoCodec::H265, VideoCodec::Av1];
+    pub const ALL: [VideoCodec; 4] = [
+        VideoCodec::H264,
+        VideoCodec::H265,
+        VideoCodec::Av1,
+        VideoCodec::Vp9,
+    ];
 
     /// The FourCC as a big-endian packed `u32`.
     pub const fn fourcc(self) -> u32 {
@@ -33,6 +40,7 @@ impl VideoCodec {
             VideoCodec::H264 => b"avc1",
             VideoCodec::H265 => b"hev1",
             VideoCodec::Av1 => b"av01",
+            VideoCodec::Vp9 => b"vp09",
         }
     }
 
@@ -41,21 +49,24 @@ impl VideoCodec {
         Self::ALL.into_iter().find(|c| c.fourcc() == fourcc)
     }
 
-    /// Short lowercase name: `h264`, `h265`, `av1` (the names Foxglove and FFmpeg use).
+    /// Short lowercase name: `h264`, `h265`, `av1`, `vp9` (the names Foxglove and FFmpeg use).
     pub const fn name(self) -> &'static str {
         match self {
             VideoCodec::H264 => "h264",
             VideoCodec::H265 => "h265",
             VideoCodec::Av1 => "av1",
+            VideoCodec::Vp9 => "vp9",
         }
     }
 
-    /// Parses `h264`/`avc`/`avc1`, `h265`/`hevc`/`hev1`/`hvc1`, `av1`/`av01` (case-insensitive).
+    /// Parses `h264`/`avc`/`avc1`, `h265`/`hevc`/`hev1`/`hvc1`, `av1`/`av01`, `vp9`/`vp09`
+    /// (case-insensitive).
     pub fn parse(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().as_str() {
             "h264" | "avc" | "avc1" => Some(VideoCodec::H264),
             "h265" | "hevc" | "hev1" | "hvc1" => Some(VideoCodec::H265),
             "av1" | "av01" => Some(VideoCodec::Av1),
+            "vp9" | "vp09" => Some(VideoCodec::Vp9),
             _ => None,
         }
     }
@@ -67,6 +78,7 @@ impl fmt::Display for VideoCodec {
             VideoCodec::H264 => "H.264",
             VideoCodec::H265 => "H.265",
             VideoCodec::Av1 => "AV1",
+            VideoCodec::Vp9 => "VP9",
         })
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`probe_sample`] answers "is this sample a keyframe, and does it carry parameter sets?" for
 //! one sample (one H.264/H.265 access unit in Annex B form, or one AV1 temporal unit of OBUs in
-//! the low-overhead format). It is cheap: it reads NAL/OBU headers and stops at the first picture
+//! the low-overhead format, or one VP9 frame or superframe). It is cheap: it reads NAL/OBU headers and stops at the first picture
 //! data, so the cost does not grow with the size of the picture.
 //!
 //! Keyframe rules:
@@ -11,6 +11,8 @@
 //! - AV1: the temporal unit carries a sequence header OBU, and its first frame (header) OBU has
 //!   `show_existing_frame = 0` and `frame_type = KEY_FRAME` (or the sequence header says
 //!   `reduced_still_picture_header`).
+//! - VP9: the sample's first frame (of its superframe) has `frame_type = KEY_FRAME`; its header
+//!   (profile, bit depth, colour, size) stands in for parameter sets.
 //!
 //! [`stream_info`] describes a stream from a keyframe sample: H.264 and AV1 (from the sequence
 //! header; the size is the maximum frame size it declares); H.265 not yet.
@@ -21,6 +23,7 @@ use crate::bitstream::av1::{self, read_leb128};
 use crate::bitstream::bits::BitReader;
 use crate::bitstream::h264::{self, H264Error, NalType, SpsInfo};
 use crate::bitstream::nal::{START_CODE, find_start_code, trim_trailing_zeros};
+use crate::bitstream::vp9::{self, Vp9Error, Vp9Keyframe};
 
 /// What the probe found in one sample.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +60,30 @@ pub enum SampleParameterSets {
         /// The whole OBU.
         sequence_header_obu: Vec<u8>,
     },
+    /// VP9 has no parameter sets; a keyframe's header carries what they would.
+    Vp9 {
+        /// `profile` of the keyframe.
+        profile: u8,
+        /// Its colour config and frame size.
+        keyframe: Vp9Keyframe,
+    },
+}
+
+impl SampleParameterSets {
+    /// The bytes that define the stream's decoding setup, in a fixed form: two samples with
+    /// equal bytes need no decoder reconfiguration between them.
+    pub fn identity_bytes(&self) -> Vec<&[u8]> {
+        match self {
+            SampleParameterSets::H264 { sps, .. } => sps.iter().map(Vec::as_slice).collect(),
+            SampleParameterSets::H265 { vps, sps, .. } => {
+                vps.iter().chain(sps.iter()).map(Vec::as_slice).collect()
+            }
+            SampleParameterSets::Av1 {
+                sequence_header_obu,
+            } => vec![sequence_header_obu.as_slice()],
+            SampleParameterSets::Vp9 { .. } => Vec::new(),
+        }
+    }
 }
 
 /// Why a sample could not be probed.
@@ -133,6 +160,9 @@ pub enum ProbeError {
         /// What is missing.
         what: &'static str,
     },
+    /// A VP9 sample whose superframe index or frame header is malformed.
+    #[error("VP9 sample: {0}")]
+    Vp9(#[from] Vp9Error),
     /// Not implemented for this codec yet.
     #[error("{what} is not yet supported for {codec}")]
     NotYetSupported {
@@ -149,7 +179,23 @@ pub fn probe_sample(codec: VideoCodec, sample: &[u8]) -> Result<SampleProbe, Pro
         VideoCodec::H264 => probe_h264(sample),
         VideoCodec::H265 => probe_h265(sample),
         VideoCodec::Av1 => probe_av1(sample),
+        VideoCodec::Vp9 => probe_vp9(sample),
     }
+}
+
+/// VP9: the sample's first frame decides (a keyframe that is not `show_existing_frame`).
+fn probe_vp9(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
+    if sample.is_empty() {
+        return Err(ProbeError::Empty { codec: "VP9" });
+    }
+    let header = vp9::parse_sample(sample)?;
+    Ok(SampleProbe {
+        is_keyframe: header.is_keyframe,
+        parameter_sets: header.keyframe.map(|keyframe| SampleParameterSets::Vp9 {
+            profile: header.profile,
+            keyframe,
+        }),
+    })
 }
 
 /// Walks the NAL units of an Annex B sample, calling `visit(offset, header_offset, nal_or_none)`.
@@ -473,7 +519,7 @@ pub struct StreamInfo {
 }
 
 /// Describes a stream from a keyframe sample that carries its parameter sets.
-/// H.264 and AV1; H.265 returns [`ProbeError::NotYetSupported`].
+/// H.264, AV1 and VP9; H.265 returns [`ProbeError::NotYetSupported`].
 pub fn stream_info(codec: VideoCodec, keyframe_sample: &[u8]) -> Result<StreamInfo, ProbeError> {
     match codec {
         VideoCodec::H264 => {
@@ -525,6 +571,29 @@ pub fn stream_info(codec: VideoCodec, keyframe_sample: &[u8]) -> Result<StreamIn
                     .timing
                     .filter(|&(units, scale)| units != 0 && scale != 0)
                     .map(|(units, scale)| f64::from(scale) / f64::from(units)),
+            })
+        }
+        VideoCodec::Vp9 => {
+            let header = vp9::parse_sample(keyframe_sample)?;
+            let Some(keyframe) = header.keyframe else {
+                return Err(ProbeError::MissingParameterSets {
+                    codec: "VP9",
+                    what: "keyframe header",
+                });
+            };
+            // VP9 signals no level or frame rate: the level is derived for 30 fps.
+            let level = keyframe.level(30.0);
+            Ok(StreamInfo {
+                codec_string: vp9::codec_string(header.profile, &keyframe, 30.0),
+                coded_width: keyframe.width,
+                coded_height: keyframe.height,
+                width: keyframe.width,
+                height: keyframe.height,
+                profile: header.profile.to_string(),
+                level: format!("{}.{}", level / 10, level % 10),
+                bit_depth: keyframe.bit_depth,
+                chroma_format: keyframe.chroma_format(),
+                frame_rate: None,
             })
         }
     }

@@ -292,4 +292,12 @@ mod ffmpeg_backend {
         }
         check_bit_exact(Backend::Ffmpeg, Fixture::Av1Ivf);
     }
+
+    #[test]
+    fn bit_exact_on_vp9_superframes() {
+        if !Fixture::Vp9Ivf.available_or_skip() {
+            return;
+        }
+        check_bit_exact(Backend::Ffmpeg, Fixture::Vp9Ivf);
+    }
 }

@@ -290,7 +290,7 @@ mod ffmpeg_backend {
     use super::*;
 
     #[test]
-    fn random_times_match_ffmpeg_on_b_frames_h265_and_av1() {
+    fn random_times_match_ffmpeg_on_b_frames_h265_av1_and_vp9() {
         check_random_times(Fixture::X264HighBf0, Backend::Ffmpeg);
         check_random_times(Fixture::X264HighBf2, Backend::Ffmpeg);
         check_random_times(Fixture::X264HighBf3Pyramid, Backend::Ffmpeg);
@@ -299,6 +299,9 @@ mod ffmpeg_backend {
         }
         if Fixture::Av1Ivf.is_available() {
             check_random_times(Fixture::Av1Ivf, Backend::Ffmpeg);
+        }
+        if Fixture::Vp9Ivf.available_or_skip() {
+            check_random_times(Fixture::Vp9Ivf, Backend::Ffmpeg);
         }
     }
 

@@ -1,5 +1,6 @@
-//! The per-sample probe over real H.265 and AV1 streams, against the keyframe flags of FFmpeg's
-//! demuxers. Skipped (with a note) when this ffmpeg lacks libx265 or an AV1 encoder.
+//! The per-sample probe over real H.265, AV1 and VP9 streams, against the keyframe flags of
+//! FFmpeg's demuxers. Skipped (with a note) when this ffmpeg lacks libx265, an AV1 encoder or
+//! libvpx (never under CI for VP9).
 
 use vidlog_testdata::{Fixture, ffprobe_packet_data};
 use vidlog_types::VideoCodec;
@@ -135,4 +136,96 @@ fn av1_probe_never_panics_on_corrupt_temporal_units() {
         let _ = probe_sample(VideoCodec::Av1, &corrupt);
         let _ = stream_info(VideoCodec::Av1, &corrupt);
     }
+}
+
+#[test]
+fn vp9_keyframes_superframes_and_stream_info_match_ffmpeg() {
+    if !Fixture::Vp9Ivf.available_or_skip() {
+        return;
+    }
+    let path = vidlog_testdata::fixture(Fixture::Vp9Ivf);
+    let data = std::fs::read(&path).expect("read");
+    let frames = ivf_frames(&data);
+    let packets = ffprobe_packet_data(&path);
+    assert_eq!(frames.len(), 30);
+    assert_eq!(frames.len(), packets.len());
+    let mut superframes = 0;
+    for (i, (frame, packet)) in frames.iter().zip(&packets).enumerate() {
+        assert_eq!(
+            *frame,
+            packet.data.as_slice(),
+            "IVF frame {i} is ffprobe's packet"
+        );
+        let probe = probe_sample(VideoCodec::Vp9, frame).expect("probes");
+        assert_eq!(probe.is_keyframe, packet.is_key, "sample {i}");
+        assert_eq!(
+            probe.is_keyframe,
+            matches!(probe.parameter_sets, Some(SampleParameterSets::Vp9 { .. })),
+            "sample {i}: keyframes carry their colour config and size"
+        );
+        let parts = vidlog_video::bitstream::vp9::superframe_frames(frame).expect("splits");
+        if parts.len() > 1 {
+            superframes += 1;
+            // A superframe hides every frame but its last.
+            let headers: Vec<_> = parts
+                .iter()
+                .map(|p| vidlog_video::bitstream::vp9::parse_frame_header(p).expect("header"))
+                .collect();
+            assert!(
+                headers
+                    .last()
+                    .is_some_and(|h| h.show_frame || h.show_existing_frame)
+            );
+            assert!(headers[..headers.len() - 1].iter().all(|h| !h.show_frame));
+        }
+    }
+    assert!(
+        superframes > 0,
+        "the alt-ref fixture has superframes (hidden frame + shown frame)"
+    );
+    assert_eq!(
+        frames
+            .iter()
+            .filter(|f| probe_sample(VideoCodec::Vp9, f)
+                .expect("probes")
+                .is_keyframe)
+            .count(),
+        2,
+        "GOP 15 over 30 frames"
+    );
+
+    let info = stream_info(VideoCodec::Vp9, frames[0]).expect("stream info");
+    let stream = vidlog_testdata::ffprobe_stream(&path);
+    assert_eq!(
+        u64::from(info.width),
+        stream["width"].as_u64().expect("width")
+    );
+    assert_eq!(
+        u64::from(info.height),
+        stream["height"].as_u64().expect("height")
+    );
+    assert_eq!(stream["profile"], "Profile 0");
+    assert_eq!(format!("Profile {}", info.profile), "Profile 0");
+    assert_eq!(stream["pix_fmt"], "yuv420p");
+    assert_eq!((info.bit_depth, info.chroma_format), (8, "4:2:0"));
+    assert_eq!(info.codec_string, "vp09.00.20.08");
+
+    // Inter frames are not keyframes and give no stream info; damage is an error, not a panic.
+    let inter = frames
+        .iter()
+        .find(|f| {
+            !probe_sample(VideoCodec::Vp9, f)
+                .expect("probes")
+                .is_keyframe
+        })
+        .expect("an inter frame");
+    assert!(matches!(
+        stream_info(VideoCodec::Vp9, inter),
+        Err(ProbeError::MissingParameterSets { .. })
+    ));
+    for end in 0..frames[0].len().min(64) {
+        let _ = probe_sample(VideoCodec::Vp9, &frames[0][..end]);
+    }
+    let e = probe_sample(VideoCodec::Vp9, &[0x00, 0x01]).unwrap_err();
+    assert!(e.to_string().contains("VP9 sample"), "{e}");
 }

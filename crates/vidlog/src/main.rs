@@ -64,9 +64,19 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the error and its causes.
-            let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("vidlog: error: {}", causes.join(": "));
+            // One line: the error and its causes (a cause the message above it already quotes
+            // is not repeated).
+            let mut line = String::new();
+            for cause in e.chain().map(|c| c.to_string()) {
+                if line.contains(&cause) {
+                    continue;
+                }
+                if !line.is_empty() {
+                    line.push_str(": ");
+                }
+                line.push_str(&cause);
+            }
+            eprintln!("vidlog: error: {line}");
             ExitCode::FAILURE
         }
     }

@@ -178,3 +178,87 @@ fn info_lists_the_decoders_built_in() {
         assert!(stdout.contains("--features ffmpeg"), "{stdout}");
     }
 }
+
+/// VP9 from an MP4 that ffmpeg muxed (`vp09` + `vpcC`): import, info, MCAP round trip, and
+/// (with the `ffmpeg` feature) a frame equal to FFmpeg's; without it, one line naming the feature.
+#[test]
+fn vp9_imports_from_mp4_and_decodes_like_ffmpeg() {
+    if !Fixture::Vp9Ivf.available_or_skip() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ivf = vidlog_testdata::fixture(Fixture::Vp9Ivf);
+    let mp4 = dir.path().join("vp9.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(&ivf)
+        .args(["-c", "copy"])
+        .arg(&mp4)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success());
+    let run = dir.path().join("vp9.vlog");
+    let out = vidlog(&["import", p(&mp4), "--entity", "cam", "-o", p(&run)]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("30 samples (2 keyframes, vp09.00.20.08"),
+        "{said}"
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&vidlog_ok(&["info", p(&run), "--json"])).expect("JSON");
+    let video = &info["entities"][0]["video"];
+    assert_eq!(video["codec"], "VP9", "{info}");
+    assert_eq!(video["codec_string"], "vp09.00.20.08", "{info}");
+    assert_eq!(video["keyframes"], 2, "{info}");
+
+    // MCAP (foxglove.CompressedVideo, format "vp9") and back keeps every sample.
+    let mcap = dir.path().join("vp9.mcap");
+    vidlog_ok(&["export", p(&run), "--format", "mcap", "-o", p(&mcap)]);
+    let back = dir.path().join("back.vlog");
+    let out = vidlog(&["import", p(&mcap), "-o", p(&back)]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.contains("30 samples"),
+        "{said}"
+    );
+
+    let yuv = dir.path().join("f.yuv");
+    let out = vidlog(&[
+        "frame",
+        p(&run),
+        "--at",
+        "0.51s",
+        "--format",
+        "i420",
+        "-o",
+        p(&yuv),
+    ]);
+    if cfg!(feature = "ffmpeg") {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("pts 0.5s ") && stdout.contains("sample 15"),
+            "{stdout}"
+        );
+        let size = 320 * 240 * 3 / 2;
+        let raw = ffmpeg_raw(&ivf, "yuv420p");
+        let ours = std::fs::read(&yuv).expect("written");
+        assert!(
+            ours == raw[15 * size..16 * size],
+            "frame 15 is bit-exact with FFmpeg's"
+        );
+    } else {
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("VP9") && stderr.contains("--features ffmpeg"),
+            "{stderr}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! The `ffmpeg` backend: the system's libavcodec through `ffmpeg-next` (cargo feature `ffmpeg`).
 //!
-//! H.264 (B-frames included), H.265 and AV1 (libavcodec's first AV1 decoder, libdav1d on
-//! Debian), one thread so no frame of latency is added. Packets carry the sample's PTS and the
+//! H.264 (B-frames included), H.265, AV1 (libavcodec's first AV1 decoder, libdav1d on
+//! Debian) and VP9, one thread so no frame of latency is added. Packets carry the sample's PTS and the
 //! frames come back with it. A frame libavcodec flags as decoded with errors is not returned;
 //! the sample is reported corrupt instead. Draining (end of stream, live edge) ends the decoder's
 //! run: it must restart at a keyframe afterwards.
@@ -40,6 +40,7 @@ impl FfmpegDecoder {
             VideoCodec::H264 => ff::codec::Id::H264,
             VideoCodec::H265 => ff::codec::Id::HEVC,
             VideoCodec::Av1 => ff::codec::Id::AV1,
+            VideoCodec::Vp9 => ff::codec::Id::VP9,
         };
         let found = ff::decoder::find(id).ok_or_else(|| DecodeError::Unsupported {
             backend: BACKEND,

@@ -6,7 +6,7 @@
 //! rely on it). Backends:
 //! - [`openh264`](self::openh264) (always built): H.264.
 //! - `ffmpeg` (cargo feature `ffmpeg`, the system's libavcodec): H.264 including B-frames
-//!   bit-exact, H.265, AV1. Preferred when built in.
+//!   bit-exact, H.265, AV1, VP9. Preferred when built in.
 //!
 //! This module knows nothing about recordings; [`player::SampleSource`] is how samples come in.
 
@@ -103,7 +103,12 @@ impl Backend {
         match self {
             Backend::OpenH264 => &[VideoCodec::H264],
             #[cfg(feature = "ffmpeg")]
-            Backend::Ffmpeg => &[VideoCodec::H264, VideoCodec::H265, VideoCodec::Av1],
+            Backend::Ffmpeg => &[
+                VideoCodec::H264,
+                VideoCodec::H265,
+                VideoCodec::Av1,
+                VideoCodec::Vp9,
+            ],
         }
     }
 

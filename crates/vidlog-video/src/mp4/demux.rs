@@ -762,6 +762,12 @@ fn parse_stsd(stsd: &BoxRef<'_>) -> Result<StsdInfo, Mp4Error> {
                 .unwrap_or_else(|| fourcc.clone());
             (Some(VideoCodec::Av1), string, SampleFormat::default())
         }
+        b"vp09" => {
+            let string = config(b"vpcC")
+                .and_then(vp9_codec_string)
+                .unwrap_or_else(|| fourcc.clone());
+            (Some(VideoCodec::Vp9), string, SampleFormat::default())
+        }
         _ => (None, fourcc, SampleFormat::default()),
     };
     Ok((codec, codec_string, width, height, format))
@@ -866,6 +872,13 @@ fn av1_codec_string(av1c: &[u8]) -> Option<String> {
         _ => 8,
     };
     Some(format!("av01.{profile}.{level:02}{tier}.{bit_depth:02}"))
+}
+
+/// `vp09.PP.LL.DD` from a `vpcC` box payload (version 1: version and flags, then profile,
+/// level, and bit depth in the high 4 bits of the next byte).
+fn vp9_codec_string(vpcc: &[u8]) -> Option<String> {
+    let (profile, level, depth) = (*vpcc.get(4)?, *vpcc.get(5)?, *vpcc.get(6)? >> 4);
+    Some(format!("vp09.{profile:02}.{level:02}.{depth:02}"))
 }
 
 fn parse_sample_tables(

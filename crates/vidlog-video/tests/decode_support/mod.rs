@@ -24,6 +24,7 @@ pub fn codec_of(fixture: Fixture) -> VideoCodec {
     match fixture {
         Fixture::X265 => VideoCodec::H265,
         Fixture::Av1Ivf => VideoCodec::Av1,
+        Fixture::Vp9Ivf => VideoCodec::Vp9,
         _ => VideoCodec::H264,
     }
 }
@@ -34,7 +35,7 @@ pub fn fixture_samples(fixture: Fixture) -> Vec<Sample> {
     let raw = vidlog_testdata::fixture(fixture);
     let packets = ffprobe_packet_data(&raw);
     let pts: Vec<i64> = match fixture {
-        Fixture::Av1Ivf => ffprobe_packets(&raw)
+        Fixture::Av1Ivf | Fixture::Vp9Ivf => ffprobe_packets(&raw)
             .iter()
             .map(|p| p["pts"].as_i64().expect("IVF packets have pts"))
             .collect(),

@@ -293,7 +293,7 @@ fn print_text(r: &InfoReport) {
         if let Some(v) = &e.video {
             let opt = |o: &Option<String>| o.clone().unwrap_or_else(|| "?".into());
             println!(
-                "    video: {} {} ({} profile, level {})",
+                "    video: {} {} (profile {}, level {})",
                 opt(&v.codec),
                 opt(&v.codec_string),
                 opt(&v.profile),
