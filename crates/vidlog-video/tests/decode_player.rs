@@ -1,6 +1,7 @@
 //! `VideoPlayer::frame_at` against FFmpeg's decode of the same stream: random times (fixed
 //! seed), forward play, backward steps inside the cache, jumps across GOPs, a stream growing
-//! while it is read, and corrupt samples in the middle.
+//! while it is read, and corrupt samples in the middle; the stills player (frame threads, only
+//! the frames asked for) gives the same frames.
 
 mod decode_support;
 
@@ -41,8 +42,16 @@ fn player(fixture: Fixture, backend: Backend, samples: &[Sample]) -> VideoPlayer
 
 fn check_random_times(fixture: Fixture, backend: Backend) {
     let samples = fixture_samples(fixture);
+    check_random_times_on(fixture, player(fixture, backend, &samples));
+}
+
+/// `frame_at` at 40 random times (fixed seed) equals FFmpeg's frame; returns the player.
+fn check_random_times_on(
+    fixture: Fixture,
+    mut player: VideoPlayer<MemorySource>,
+) -> VideoPlayer<MemorySource> {
+    let samples = fixture_samples(fixture);
     let reference = Reference::of(fixture, &samples);
-    let mut player = player(fixture, backend, &samples);
     let last = *reference.pts.last().expect("frames");
     let mut rng = Rng::new(0x5EED);
     for _ in 0..40 {
@@ -60,11 +69,75 @@ fn check_random_times(fixture: Fixture, backend: Backend) {
         }
     }
     assert!(player.reports().is_empty(), "{:?}", player.reports());
+    player
+}
+
+fn stills_player(
+    fixture: Fixture,
+    backend: Backend,
+    samples: &[Sample],
+    one_shot: bool,
+) -> VideoPlayer<MemorySource> {
+    VideoPlayer::for_stills(memory_source("cam", codec_of(fixture), samples), one_shot)
+        .with_backend(backend)
 }
 
 #[test]
 fn random_times_match_ffmpeg_with_openh264() {
     check_random_times(Fixture::X264HighBf0, Backend::OpenH264);
+}
+
+/// The stills player gives the same frames, and only the frames asked for (plus the few a
+/// reordering or frame-threaded decoder releases after them) leave the decoder.
+fn check_stills(fixture: Fixture, backend: Backend) {
+    let samples = fixture_samples(fixture);
+    let playback = check_random_times_on(fixture, player(fixture, backend, &samples));
+    let stills = check_random_times_on(fixture, stills_player(fixture, backend, &samples, false));
+    let (p, s) = (playback.stats(), stills.stats());
+    assert!(
+        s.frames_decoded < p.frames_decoded,
+        "{fixture:?} on {}: stills hand out fewer frames ({} vs {} for playback)",
+        backend.name(),
+        s.frames_decoded,
+        p.frames_decoded
+    );
+    let answered = 40 - s.cache_hits;
+    assert!(
+        s.frames_decoded <= 4 * answered,
+        "{fixture:?} on {}: {} frames out for {answered} decoded answers",
+        backend.name(),
+        s.frames_decoded
+    );
+    let one_shot = check_random_times_on(fixture, stills_player(fixture, backend, &samples, true));
+    assert!(one_shot.reports().is_empty());
+}
+
+#[test]
+fn stills_match_ffmpeg_and_hand_out_only_the_frames_asked_for() {
+    check_stills(Fixture::X264HighBf0, Backend::OpenH264);
+}
+
+/// One frame late in a GOP: a one-shot stills player feeds exactly the samples from the
+/// keyframe to the target, and one frame comes out of the decoder.
+fn check_one_shot(backend: Backend) {
+    let fixture = Fixture::X264HighBf0;
+    let samples = fixture_samples(fixture);
+    let reference = Reference::of(fixture, &samples);
+    let target = 58; // GOP 30: keyframe 30, 28 frames after it
+    let mut player = stills_player(fixture, backend, &samples, true);
+    let got = player
+        .frame_at(reference.pts[target])
+        .expect("decodes")
+        .expect("a frame");
+    assert!(got.frame.i420() == &reference.frames[target][..], "same pixels as FFmpeg");
+    let stats = player.stats();
+    assert_eq!(stats.samples_decoded, 29, "{}: keyframe 30 to 58", backend.name());
+    assert_eq!(stats.frames_decoded, 1, "{}: only the target", backend.name());
+}
+
+#[test]
+fn a_one_shot_still_decodes_only_up_to_its_sample() {
+    check_one_shot(Backend::OpenH264);
 }
 
 #[test]
@@ -303,6 +376,23 @@ mod ffmpeg_backend {
         if Fixture::Vp9Ivf.available_or_skip() {
             check_random_times(Fixture::Vp9Ivf, Backend::Ffmpeg);
         }
+    }
+
+    #[test]
+    fn stills_on_b_frames_h265_and_vp9_match_ffmpeg() {
+        check_stills(Fixture::X264HighBf3Pyramid, Backend::Ffmpeg);
+        check_stills(Fixture::X264HighBf0, Backend::Ffmpeg);
+        if Fixture::X265.is_available() {
+            check_stills(Fixture::X265, Backend::Ffmpeg);
+        }
+        if Fixture::Vp9Ivf.available_or_skip() {
+            check_stills(Fixture::Vp9Ivf, Backend::Ffmpeg);
+        }
+    }
+
+    #[test]
+    fn a_one_shot_still_decodes_only_up_to_its_sample_with_frame_threads() {
+        check_one_shot(Backend::Ffmpeg);
     }
 
     #[test]

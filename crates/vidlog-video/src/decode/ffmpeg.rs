@@ -1,7 +1,9 @@
 //! The `ffmpeg` backend: the system's libavcodec through `ffmpeg-next` (cargo feature `ffmpeg`).
 //!
 //! H.264 (B-frames included), H.265, AV1 (libavcodec's first AV1 decoder, libdav1d on
-//! Debian) and VP9, one thread so no frame of latency is added. Packets carry the sample's PTS and the
+//! Debian) and VP9. Tuned for low latency it runs one thread, so no frame of latency is added;
+//! tuned for throughput it runs frame threads on every core (frames come out that many samples
+//! late), for one-shot seeks. Packets carry the sample's PTS and the
 //! frames come back with it. A frame libavcodec flags as decoded with errors is not returned;
 //! the sample is reported corrupt instead. Draining (end of stream, live edge) ends the decoder's
 //! run: it must restart at a keyframe afterwards.
@@ -9,7 +11,7 @@
 use ffmpeg_next as ff;
 use vidlog_types::VideoCodec;
 
-use super::{ColourSpace, DecodeError, Decoder, Frame, Matrix};
+use super::{ColourSpace, DecodeError, Decoder, Frame, Matrix, Tuning};
 
 const BACKEND: &str = "ffmpeg";
 
@@ -19,6 +21,8 @@ pub struct FfmpegDecoder {
     frame: ff::frame::Video,
     /// Set by a drain; cleared by `reset`.
     drained: bool,
+    /// Frames presented before this are not handed out.
+    floor: Option<i64>,
 }
 
 // SAFETY: the codec context and frame are owned exclusively by this value and only used
@@ -33,7 +37,7 @@ fn backend_error(message: String) -> DecodeError {
 }
 
 impl FfmpegDecoder {
-    pub fn new(codec: VideoCodec) -> Result<Self, DecodeError> {
+    pub fn new(codec: VideoCodec, tuning: Tuning) -> Result<Self, DecodeError> {
         ff::init().map_err(|e| backend_error(format!("cannot initialise libavcodec: {e}")))?;
         ff::util::log::set_level(ff::util::log::Level::Error);
         let id = match codec {
@@ -47,10 +51,17 @@ impl FfmpegDecoder {
             problem: format!("has no {codec} decoder in this libavcodec"),
         })?;
         let mut context = ff::codec::context::Context::new_with_codec(found);
-        context.set_threading(ff::threading::Config {
-            kind: ff::threading::Type::Slice,
-            count: 1,
-            ..Default::default()
+        context.set_threading(match tuning {
+            Tuning::LowLatency => ff::threading::Config {
+                kind: ff::threading::Type::Slice,
+                count: 1,
+                ..Default::default()
+            },
+            Tuning::Throughput => ff::threading::Config {
+                kind: ff::threading::Type::Frame,
+                count: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                ..Default::default()
+            },
         });
         let decoder = context
             .decoder()
@@ -60,6 +71,7 @@ impl FfmpegDecoder {
             decoder,
             frame: ff::frame::Video::empty(),
             drained: false,
+            floor: None,
         })
     }
 
@@ -68,6 +80,7 @@ impl FfmpegDecoder {
         let mut damaged = None;
         loop {
             match self.decoder.receive_frame(&mut self.frame) {
+                Ok(()) if self.below_floor() => {}
                 Ok(()) => match self.convert() {
                     Ok(frame) => out.push(frame),
                     Err(e) => damaged = Some(e),
@@ -78,6 +91,18 @@ impl FfmpegDecoder {
             }
         }
         damaged.map_or(Ok(()), Err)
+    }
+
+    /// Whether the frame just received is presented before the output floor (and is not
+    /// damaged: a damaged frame is still reported).
+    fn below_floor(&self) -> bool {
+        let Some(floor) = self.floor else {
+            return false;
+        };
+        // SAFETY: reading a plain field of the frame libavcodec just filled.
+        let error_flags = unsafe { (*self.frame.as_ptr()).decode_error_flags };
+        let pts = self.frame.pts().or(self.frame.timestamp());
+        error_flags == 0 && pts.is_some_and(|pts| pts < floor)
     }
 
     fn convert(&self) -> Result<Frame, DecodeError> {
@@ -164,5 +189,9 @@ impl Decoder for FfmpegDecoder {
         self.decoder.flush();
         self.drained = false;
         Ok(())
+    }
+
+    fn set_output_floor(&mut self, floor: Option<i64>) {
+        self.floor = floor;
     }
 }

@@ -19,6 +19,7 @@ pub mod player;
 use vidlog_types::VideoCodec;
 
 pub use frame::{ColourSpace, Frame, Matrix};
+
 pub use player::{PlayerStats, PresentedFrame, SampleSource, SampleStatus, VideoPlayer};
 
 /// The Debian packages the `ffmpeg` feature builds against.
@@ -70,6 +71,26 @@ pub trait Decoder: Send {
 
     /// Forgets everything; the next sample must be a keyframe.
     fn reset(&mut self) -> Result<(), DecodeError>;
+
+    /// Frames presented before `floor` are still decoded (later frames may reference them)
+    /// but not handed out: no copy out of the decoder's buffers, no conversion. `None` hands
+    /// out every frame (the default). Callers that only want one frame set it to that frame's
+    /// time; a backend may ignore it.
+    fn set_output_floor(&mut self, floor: Option<i64>) {
+        let _ = floor;
+    }
+}
+
+/// What a decoder is tuned for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tuning {
+    /// Each frame out as soon as its sample is in: one decoding thread (the viewer, live
+    /// follow, stepping).
+    #[default]
+    LowLatency,
+    /// Runs of frames as fast as the machine allows, frames coming out a few samples late:
+    /// frame threads on every core where the backend has them (one-shot seeks, stills).
+    Throughput,
 }
 
 /// A decoder backend this binary was built with.
@@ -123,8 +144,17 @@ impl Backend {
         }
     }
 
-    /// Opens a decoder of this backend for `codec`.
+    /// Opens a decoder of this backend for `codec`, tuned for low latency.
     pub fn open(self, codec: VideoCodec) -> Result<Box<dyn Decoder>, DecodeError> {
+        self.open_tuned(codec, Tuning::LowLatency)
+    }
+
+    /// Opens a decoder of this backend for `codec` with `tuning`.
+    pub fn open_tuned(
+        self,
+        codec: VideoCodec,
+        tuning: Tuning,
+    ) -> Result<Box<dyn Decoder>, DecodeError> {
         if !self.codecs().contains(&codec) {
             return Err(DecodeError::Unsupported {
                 backend: self.name(),
@@ -134,7 +164,7 @@ impl Backend {
         match self {
             Backend::OpenH264 => Ok(Box::new(self::openh264::OpenH264Decoder::new()?)),
             #[cfg(feature = "ffmpeg")]
-            Backend::Ffmpeg => Ok(Box::new(self::ffmpeg::FfmpegDecoder::new(codec)?)),
+            Backend::Ffmpeg => Ok(Box::new(self::ffmpeg::FfmpegDecoder::new(codec, tuning)?)),
         }
     }
 

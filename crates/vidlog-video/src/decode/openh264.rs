@@ -34,6 +34,8 @@ pub struct OpenH264Decoder {
     pending: BTreeMap<u64, i64>,
     next_tag: u64,
     colour: ColourSpace,
+    /// Pictures presented before this are not copied out.
+    floor: Option<i64>,
 }
 
 impl OpenH264Decoder {
@@ -43,6 +45,7 @@ impl OpenH264Decoder {
             pending: BTreeMap::new(),
             next_tag: 1,
             colour: ColourSpace::default(),
+            floor: None,
         })
     }
 
@@ -81,6 +84,9 @@ impl OpenH264Decoder {
         };
         self.pending
             .retain(|&t, _| t + MAX_PENDING_TAGS > tag || t > tag);
+        if self.floor.is_some_and(|floor| pts < floor) {
+            return;
+        }
         // SAFETY: OpenH264 reported a ready picture with non-null planes; the system buffer
         // describes their size and strides, valid until the next call into the decoder.
         let buffer = unsafe { info.UsrData.sSystemBuffer };
@@ -202,6 +208,10 @@ impl Decoder for OpenH264Decoder {
         self.pending.clear();
         self.colour = ColourSpace::default();
         Ok(())
+    }
+
+    fn set_output_floor(&mut self, floor: Option<i64>) {
+        self.floor = floor;
     }
 }
 

@@ -5,6 +5,11 @@
 //! decoder when t moves forward, and keeps decoded frames in a cache bounded in bytes; when full
 //! it drops the frames farthest from the playhead, so a short step back costs no decoding.
 //!
+//! Tuned for stills ([`VideoPlayer::for_stills`]: `vidlog frame`, one-shot seeks) it decodes
+//! with frame threads, hands out only the frames asked for (those decoded on the way to them
+//! are never copied out of the decoder), and drains the decoder as soon as the target sample
+//! is in instead of feeding later samples to push its frame out.
+//!
 //! A sample the decoder rejects is reported ([`SampleStatus`], entity and sample index); the
 //! rest of its GOP is not decoded, and times inside it show the last good frame before them,
 //! marked concealed. Decoding recovers at the next keyframe.
@@ -14,7 +19,7 @@ use std::sync::Arc;
 
 use vidlog_types::VideoCodec;
 
-use super::{Backend, DecodeError, Decoder, Frame, backend_for};
+use super::{Backend, DecodeError, Decoder, Frame, Tuning, backend_for};
 
 /// The default bound of the decoded-frame cache (about 256 MB).
 pub const DEFAULT_CACHE_BYTES: usize = 256 << 20;
@@ -169,6 +174,13 @@ pub struct VideoPlayer<S: SampleSource> {
     reports: Vec<SampleStatus>,
     stats: PlayerStats,
     out: Vec<Frame>,
+    tuning: Tuning,
+    /// Cache the frames decoded on the way to a target (for steps back), or only targets.
+    cache_preroll: bool,
+    /// Drain the decoder once the target sample is in, even when that ends its run.
+    drain_at_target: bool,
+    /// Frames presented before this are not handed out by the decoder (no preroll cache).
+    floor: Option<i64>,
 }
 
 impl<S: SampleSource> VideoPlayer<S> {
@@ -187,7 +199,23 @@ impl<S: SampleSource> VideoPlayer<S> {
             reports: Vec::new(),
             stats: PlayerStats::default(),
             out: Vec::new(),
+            tuning: Tuning::LowLatency,
+            cache_preroll: true,
+            drain_at_target: false,
+            floor: None,
         }
+    }
+
+    /// A player for stills rather than playback: frame-threaded decoding, no cache of the
+    /// frames decoded on the way to a target, and a drain as soon as the target sample is in
+    /// when `one_shot` (a single frame is wanted; a later `frame_at` may have to restart at a
+    /// keyframe). Answers are the same frames a playback player gives.
+    pub fn for_stills(source: S, one_shot: bool) -> Self {
+        let mut player = VideoPlayer::new(source);
+        player.tuning = Tuning::Throughput;
+        player.cache_preroll = false;
+        player.drain_at_target = one_shot;
+        player
     }
 
     /// Uses `backend` instead of the preferred one.
@@ -294,6 +322,9 @@ impl<S: SampleSource> VideoPlayer<S> {
         if !reusable {
             self.start_at(keyframe)?;
         }
+        if !self.cache_preroll {
+            self.set_floor(pts);
+        }
         let mut restarted = false;
         loop {
             if let Some(frame) = self.cache.get(&pts) {
@@ -311,7 +342,15 @@ impl<S: SampleSource> VideoPlayer<S> {
                     .is_some_and(|&bad| next >= bad);
             // No codec holds a frame back for more than 16 later samples.
             let overdue = next > target + MAX_REORDER;
-            if next < self.source.len() && !overdue && !blocked {
+            // The target's picture is decoded once its sample is in; a drain releases it
+            // without decoding later samples (free where decoding continues after it).
+            let drain_now = next > target
+                && (self.drain_at_target
+                    || self
+                        .decoder
+                        .as_ref()
+                        .is_some_and(|d| d.continues_after_flush()));
+            if next < self.source.len() && !overdue && !blocked && !drain_now {
                 if !self.feed(next, pts)? {
                     // The sample failed; frames before it are good but may have been held
                     // back: decode the GOP once more up to the bad sample.
@@ -339,6 +378,18 @@ impl<S: SampleSource> VideoPlayer<S> {
         }
     }
 
+    /// Frames before `pts` are not wanted: the decoder keeps them to itself, and the player
+    /// stops waiting for them.
+    fn set_floor(&mut self, pts: i64) {
+        self.floor = Some(pts);
+        if let Some(decoder) = self.decoder.as_mut() {
+            decoder.set_output_floor(Some(pts));
+        }
+        if let Some(running) = self.running.as_mut() {
+            running.pending.retain(|&p| p >= pts);
+        }
+    }
+
     fn report(&mut self, sample: usize, message: String) {
         self.stats.corrupt_samples += 1;
         self.reports.push(SampleStatus {
@@ -358,10 +409,11 @@ impl<S: SampleSource> VideoPlayer<S> {
                 let codec = self.source.codec().ok_or_else(|| PlayerError::NoCodec {
                     stream: stream.clone(),
                 })?;
-                let decoder = self
+                let mut decoder = self
                     .backend()?
-                    .open(codec)
+                    .open_tuned(codec, self.tuning)
                     .map_err(|source| PlayerError::Decoder { stream, source })?;
+                decoder.set_output_floor(self.floor);
                 self.decoder = Some(decoder);
             }
         }
@@ -395,7 +447,9 @@ impl<S: SampleSource> VideoPlayer<S> {
         }
         let gop = running.start;
         running.next = index + 1;
-        running.pending.insert(sample_pts);
+        if self.floor.is_none_or(|floor| sample_pts >= floor) {
+            running.pending.insert(sample_pts);
+        }
         self.stats.samples_decoded += 1;
         let result = decoder.decode(bytes.as_ref(), sample_pts, &mut self.out);
         self.take_output(playhead);

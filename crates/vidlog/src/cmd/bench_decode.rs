@@ -21,7 +21,7 @@ use vidlog_store::export::{pick_entity, pick_timeline};
 use vidlog_store::store::video_source::StoreVideoSource;
 use vidlog_types::{EntityPath, TimeKind};
 use vidlog_video::decode::player::VideoPlayer;
-use vidlog_video::decode::{Backend, Frame, SampleSource, backend_for};
+use vidlog_video::decode::{Backend, Frame, SampleSource, Tuning, backend_for};
 
 #[derive(clap::Args)]
 #[command(about = "Native decoding benchmarks: seek, warm steps, playback, memory")]
@@ -171,6 +171,11 @@ impl Opened {
         Ok(VideoPlayer::new(self.source()?).with_backend(self.backend))
     }
 
+    /// The player `vidlog frame --at` uses.
+    fn stills_player(&self) -> anyhow::Result<VideoPlayer<StoreVideoSource<'_>>> {
+        Ok(VideoPlayer::for_stills(self.source()?, true).with_backend(self.backend))
+    }
+
     fn parse_time(&self, text: &str, what: &str) -> anyhow::Result<i64> {
         self.kind
             .parse_value(text)
@@ -193,34 +198,27 @@ fn load_samples(
         .collect()
 }
 
-/// Decodes `samples` with a fresh decoder until the frame with PTS `until` comes out (or all
-/// of them, flushing at the end, when `until` is `None`). Returns the frames produced.
+/// Decodes `samples` with a fresh decoder (tuned as `vidlog frame` tunes it) and drains it,
+/// returning the frames produced: the decoder's own time for a run of samples.
 fn decode_run(
     backend: Backend,
     codec: vidlog_types::VideoCodec,
     samples: &[(Vec<u8>, i64)],
     until: Option<i64>,
 ) -> anyhow::Result<usize> {
-    let mut decoder = backend.open(codec)?;
+    let mut decoder = backend.open_tuned(codec, Tuning::Throughput)?;
     let mut out: Vec<Frame> = Vec::new();
-    let mut frames = 0;
     for (bytes, pts) in samples {
         decoder.decode(bytes, *pts, &mut out)?;
-        frames += out.len();
-        if until.is_some_and(|t| out.iter().any(|f| f.pts == t)) {
-            return Ok(frames);
-        }
-        out.clear();
     }
     decoder.flush(&mut out)?;
-    frames += out.len();
     if let Some(t) = until {
         anyhow::ensure!(
             out.iter().any(|f| f.pts == t),
             "the decoder gave no frame for pts {t}"
         );
     }
-    Ok(frames)
+    Ok(out.len())
 }
 
 /// Best (least) wall time of `repeat` runs of `f`, and the last run's result.
@@ -287,13 +285,8 @@ fn seek(
     let keyframe = source
         .keyframe_before(target)
         .context("no keyframe before the target")?;
-    // Samples fed past the target until its frame comes out (B-frames): up to the next
-    // keyframe at most.
-    let mut last = target;
-    while last + 1 < source.len() && !source.is_keyframe(last + 1) && last < target + 16 {
-        last += 1;
-    }
-    let samples = load_samples(&source, keyframe..=last)?;
+    // Decode order from the keyframe to the target sample is every sample its picture needs.
+    let samples = load_samples(&source, keyframe..=target)?;
     println!(
         "seek to {at}: sample {target} (pts {}), keyframe sample {keyframe}: {} samples to \
          decode",
@@ -305,7 +298,7 @@ fn seek(
     let (open_time, _) = best_of(repeat, || Ok(opened.backend.open(codec)?))?;
     let (open_rec, _) = best_of(repeat, || Ok(Recording::open(&input.input)?))?;
     let (player_time, presented) = best_of(repeat, || {
-        let mut player = opened.player()?;
+        let mut player = opened.stills_player()?;
         player
             .frame_at(t)?
             .context("no frame at the time asked for")

@@ -83,10 +83,6 @@ pub fn run(args: FrameArgs) -> anyhow::Result<()> {
         (Some(a), Some(b)) => (a.0, b.0),
         _ => anyhow::bail!("{entity} has no samples on timeline {timeline:?}"),
     };
-    let mut player = VideoPlayer::new(source);
-    if let Some(name) = &args.decoder {
-        player = player.with_backend(Backend::by_name(name)?);
-    }
     let times: Vec<i64> = match (&args.at, &args.every) {
         (Some(at), _) => vec![parse(at, "at")?],
         (None, Some(every)) => {
@@ -112,6 +108,12 @@ pub fn run(args: FrameArgs) -> anyhow::Result<()> {
         }
         (None, None) => anyhow::bail!("give --at TIME or --every STEP"),
     };
+    // Stills, not playback: frame threads, only the frames asked for leave the decoder, and
+    // one frame alone drains the decoder as soon as its sample is in.
+    let mut player = VideoPlayer::for_stills(source, times.len() == 1);
+    if let Some(name) = &args.decoder {
+        player = player.with_backend(Backend::by_name(name)?);
+    }
     let extension = match args.format {
         FrameFormat::Png => "png",
         FrameFormat::I420 => "yuv",
