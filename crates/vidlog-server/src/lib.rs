@@ -33,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use recordings::RecordingOverview;
+pub use server_frames::jpeg_of;
 pub use subscription::{RecvError, Subscription};
 
 use recordings::Recordings;

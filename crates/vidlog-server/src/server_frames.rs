@@ -302,9 +302,8 @@ fn decode_and_encode(player: &Mutex<Player>, t: i64, format: Format) -> Result<E
     let samples_decoded = player.stats().samples_decoded;
     drop(player);
     let frame = &presented.frame;
-    let rgba = frame.to_rgba();
     let (body, content_type) = match format {
-        Format::Rgba => (rgba, "application/octet-stream"),
+        Format::Rgba => (frame.to_rgba(), "application/octet-stream"),
         Format::Jpeg(quality) => {
             let too_big = || {
                 ViewError::with_status(
@@ -317,11 +316,7 @@ fn decode_and_encode(player: &Mutex<Player>, t: i64, format: Format) -> Result<E
             };
             let width = u16::try_from(frame.width).map_err(|_| too_big())?;
             let height = u16::try_from(frame.height).map_err(|_| too_big())?;
-            let mut jpeg = Vec::with_capacity(rgba.len() / 8);
-            jpeg_encoder::Encoder::new(&mut jpeg, quality)
-                .encode(&rgba, width, height, jpeg_encoder::ColorType::Rgba)
-                .map_err(|e| ViewError::internal(format!("encoding the JPEG: {e}")))?;
-            (jpeg, "image/jpeg")
+            (encode_jpeg(frame, width, height, quality)?, "image/jpeg")
         }
     };
     Ok(Encoded {
@@ -335,6 +330,59 @@ fn decode_and_encode(player: &Mutex<Player>, t: i64, format: Format) -> Result<E
         decoder,
         samples_decoded,
     })
+}
+
+/// A frame's planes as the YCbCr rows a JPEG encoder takes: straight from the decoder's YUV,
+/// no RGB in between.
+struct JpegRows<'a> {
+    rows: vidlog_video::decode::JfifRows<'a>,
+    width: u16,
+    height: u16,
+}
+
+impl jpeg_encoder::ImageBuffer for JpegRows<'_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        jpeg_encoder::JpegColorType::Ycbcr
+    }
+    fn width(&self) -> u16 {
+        self.width
+    }
+    fn height(&self) -> u16 {
+        self.height
+    }
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let [luma, cb, cr, _] = buffers;
+        self.rows.fill_row(usize::from(y), luma, cb, cr);
+    }
+}
+
+fn encode_jpeg(
+    frame: &vidlog_video::decode::Frame,
+    width: u16,
+    height: u16,
+    quality: u8,
+) -> Result<Vec<u8>, ViewError> {
+    jpeg_of(frame, width, height, quality)
+        .map_err(|e| ViewError::internal(format!("encoding the JPEG: {e}")))
+}
+
+/// A JPEG (4:2:0, like the video) of `frame` at `quality` (1-100), encoded straight from its
+/// YUV planes: what the server sends a viewer for a codec the browser cannot decode.
+pub fn jpeg_of(
+    frame: &vidlog_video::decode::Frame,
+    width: u16,
+    height: u16,
+    quality: u8,
+) -> Result<Vec<u8>, jpeg_encoder::EncodingError> {
+    let mut jpeg = Vec::with_capacity(frame.i420().len() / 6);
+    let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, quality);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
+    encoder.encode_image(JpegRows {
+        rows: frame.jfif(),
+        width,
+        height,
+    })?;
+    Ok(jpeg)
 }
 
 async fn frame(

@@ -129,10 +129,23 @@ fn check_one_shot(backend: Backend) {
         .frame_at(reference.pts[target])
         .expect("decodes")
         .expect("a frame");
-    assert!(got.frame.i420() == &reference.frames[target][..], "same pixels as FFmpeg");
+    assert!(
+        got.frame.i420() == &reference.frames[target][..],
+        "same pixels as FFmpeg"
+    );
     let stats = player.stats();
-    assert_eq!(stats.samples_decoded, 29, "{}: keyframe 30 to 58", backend.name());
-    assert_eq!(stats.frames_decoded, 1, "{}: only the target", backend.name());
+    assert_eq!(
+        stats.samples_decoded,
+        29,
+        "{}: keyframe 30 to 58",
+        backend.name()
+    );
+    assert_eq!(
+        stats.frames_decoded,
+        1,
+        "{}: only the target",
+        backend.name()
+    );
 }
 
 #[test]

@@ -11,7 +11,7 @@
 use ffmpeg_next as ff;
 use vidlog_types::VideoCodec;
 
-use super::{ColourSpace, DecodeError, Decoder, Frame, Matrix, Tuning};
+use super::{BufferPool, ColourSpace, DecodeError, Decoder, Frame, Matrix, Tuning};
 
 const BACKEND: &str = "ffmpeg";
 
@@ -23,6 +23,7 @@ pub struct FfmpegDecoder {
     drained: bool,
     /// Frames presented before this are not handed out.
     floor: Option<i64>,
+    pool: BufferPool,
 }
 
 // SAFETY: the codec context and frame are owned exclusively by this value and only used
@@ -72,6 +73,7 @@ impl FfmpegDecoder {
             frame: ff::frame::Video::empty(),
             drained: false,
             floor: None,
+            pool: BufferPool::default(),
         })
     }
 
@@ -105,7 +107,7 @@ impl FfmpegDecoder {
         error_flags == 0 && pts.is_some_and(|pts| pts < floor)
     }
 
-    fn convert(&self) -> Result<Frame, DecodeError> {
+    fn convert(&mut self) -> Result<Frame, DecodeError> {
         let f = &self.frame;
         // SAFETY: reading two plain fields of the frame libavcodec just filled.
         let (error_flags, flags) = unsafe {
@@ -140,7 +142,8 @@ impl FfmpegDecoder {
             full_range: full_range_format || f.color_range() == ff::color::Range::JPEG,
         };
         let pts = f.pts().or(f.timestamp()).unwrap_or(i64::MIN);
-        Frame::from_planes(
+        Frame::from_planes_in(
+            self.pool.take(),
             pts,
             f.width(),
             f.height(),
@@ -193,5 +196,9 @@ impl Decoder for FfmpegDecoder {
 
     fn set_output_floor(&mut self, floor: Option<i64>) {
         self.floor = floor;
+    }
+
+    fn recycle(&mut self, buffer: Vec<u8>) {
+        self.pool.put(buffer);
     }
 }

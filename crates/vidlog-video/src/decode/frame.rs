@@ -5,6 +5,9 @@
 //! unscaled YUV->RGB path): nearest-neighbour chroma (each chroma sample covers 2x2 luma), BT.601
 //! unless the stream says BT.709 or BT.2020, limited range unless the stream says full range.
 //! It is not bit-exact with swscale's SIMD code; tests compare within a small tolerance.
+//!
+//! [`Frame::jfif`] maps the same YUV straight to the YCbCr a JPEG holds (JFIF: BT.601, full
+//! range) without going through RGB, for encoders that take YCbCr rows.
 
 /// The YUV -> RGB matrix a stream signals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -26,6 +29,15 @@ impl Matrix {
             1 => Matrix::Bt709,
             9 | 10 => Matrix::Bt2020,
             _ => Matrix::Bt601,
+        }
+    }
+
+    /// `(Kr, Kb)`, the luma weights of red and blue.
+    fn luma_weights(self) -> (f64, f64) {
+        match self {
+            Matrix::Bt601 => (0.299, 0.114),
+            Matrix::Bt709 => (0.2126, 0.0722),
+            Matrix::Bt2020 => (0.2627, 0.0593),
         }
     }
 
@@ -87,6 +99,20 @@ impl Frame {
         planes: [&[u8]; 3],
         strides: [usize; 3],
     ) -> Option<Frame> {
+        Frame::from_planes_in(Vec::new(), pts, width, height, colour, planes, strides)
+    }
+
+    /// [`Frame::from_planes`] into `buffer` (its contents replaced): a buffer of an earlier
+    /// frame of the same size is reused without allocating or faulting in fresh memory.
+    pub fn from_planes_in(
+        buffer: Vec<u8>,
+        pts: i64,
+        width: u32,
+        height: u32,
+        colour: ColourSpace,
+        planes: [&[u8]; 3],
+        strides: [usize; 3],
+    ) -> Option<Frame> {
         let (cw, ch) = Frame::chroma_size(width, height);
         let sizes = [
             (width as usize, height as usize),
@@ -94,7 +120,9 @@ impl Frame {
             (cw as usize, ch as usize),
         ];
         let total: usize = sizes.iter().map(|(w, h)| w * h).sum();
-        let mut data = Vec::with_capacity(total);
+        let mut data = buffer;
+        data.clear();
+        data.reserve(total);
         for ((plane, stride), (w, h)) in planes.iter().zip(strides).zip(sizes) {
             if h == 0 {
                 continue;
@@ -137,6 +165,11 @@ impl Frame {
     /// `-f framemd5` hashes).
     pub fn i420(&self) -> &[u8] {
         &self.data
+    }
+
+    /// The frame's storage, for [`Frame::from_planes_in`] to reuse.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.data
     }
 
     /// Bytes held by this frame (for cache budgets).
@@ -190,6 +223,99 @@ impl Frame {
             }
         }
         out
+    }
+}
+
+/// A frame's YUV mapped to JFIF YCbCr (BT.601, full range), row by row: see [`Frame::jfif`].
+pub struct JfifRows<'a> {
+    frame: &'a Frame,
+    /// 16.16 fixed point: `Y' = ky * (Y - y_offset) + yu * u + yv * v`, `u, v` centred on 0.
+    ky: i32,
+    y_offset: i32,
+    yu: i32,
+    yv: i32,
+    /// `Cb' = 128 + bu * u + bv * v`, `Cr' = 128 + ru * u + rv * v`.
+    bu: i32,
+    bv: i32,
+    ru: i32,
+    rv: i32,
+}
+
+impl JfifRows<'_> {
+    pub fn width(&self) -> u32 {
+        self.frame.width
+    }
+
+    pub fn height(&self) -> u32 {
+        self.frame.height
+    }
+
+    /// Appends row `row`'s Y', Cb' and Cr' (one value per pixel each; chroma repeated over
+    /// the pixels a chroma sample covers) to `y`, `cb` and `cr`.
+    pub fn fill_row(&self, row: usize, y: &mut Vec<u8>, cb: &mut Vec<u8>, cr: &mut Vec<u8>) {
+        let w = self.frame.width as usize;
+        if row >= self.frame.height as usize || w == 0 {
+            return;
+        }
+        let cw = Frame::chroma_size(self.frame.width, self.frame.height).0 as usize;
+        let [yp, up, vp] = self.frame.planes();
+        let yrow = &yp[row * w..(row + 1) * w];
+        let crow = (row / 2) * cw;
+        let (urow, vrow) = (&up[crow..crow + cw], &vp[crow..crow + cw]);
+        let round = 1 << 15;
+        for (ypair, (&u, &v)) in yrow.chunks(2).zip(urow.iter().zip(vrow)) {
+            let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+            let luma_shift = self.yu * u + self.yv * v + round;
+            let b = clamp_u8(((128 << 16) + self.bu * u + self.bv * v + round) >> 16);
+            let r = clamp_u8(((128 << 16) + self.ru * u + self.rv * v + round) >> 16);
+            for &luma in ypair {
+                y.push(clamp_u8(
+                    (self.ky * (i32::from(luma) - self.y_offset) + luma_shift) >> 16,
+                ));
+                cb.push(b);
+                cr.push(r);
+            }
+        }
+    }
+}
+
+impl Frame {
+    /// This frame as JFIF YCbCr rows (the colour space of a JPEG), converted from its own
+    /// matrix and range in one step: `Y'` from luma plus a chroma term (zero for full-range
+    /// BT.601), `Cb'`/`Cr'` from chroma alone. Equals the JFIF conversion of
+    /// [`Frame::to_rgb`] wherever the YUV values are inside the RGB cube.
+    pub fn jfif(&self) -> JfifRows<'_> {
+        let (kr, kb) = self.colour.matrix.luma_weights();
+        let (y_range, c_range, y_offset) = if self.colour.full_range {
+            (255.0, 255.0, 0)
+        } else {
+            (219.0, 224.0, 16)
+        };
+        // (Yn, Pb, Pr) of the source (Yn in 0..1, Pb/Pr in -0.5..0.5) -> JFIF (Y', Pb', Pr').
+        let to_jfif = |yn: f64, pb: f64, pr: f64| {
+            let r = yn + 2.0 * (1.0 - kr) * pr;
+            let b = yn + 2.0 * (1.0 - kb) * pb;
+            let g = (yn - kr * r - kb * b) / (1.0 - kr - kb);
+            let y = 0.299 * r + 0.587 * g + 0.114 * b;
+            (y, (b - y) / 1.772, (r - y) / 1.402)
+        };
+        let fixed = |c: f64| (c * 65536.0).round() as i32;
+        let (luma, _, _) = to_jfif(1.0, 0.0, 0.0);
+        let (yu, bu, ru) = to_jfif(0.0, 1.0, 0.0);
+        let (yv, bv, rv) = to_jfif(0.0, 0.0, 1.0);
+        let per_y = 255.0 / y_range;
+        let per_c = 255.0 / c_range;
+        JfifRows {
+            frame: self,
+            ky: fixed(luma * per_y),
+            y_offset,
+            yu: fixed(yu * per_c),
+            yv: fixed(yv * per_c),
+            bu: fixed(bu * per_c),
+            bv: fixed(bv * per_c),
+            ru: fixed(ru * per_c),
+            rv: fixed(rv * per_c),
+        }
     }
 }
 
@@ -270,6 +396,47 @@ mod tests {
                 (f64::from(*got) - want).abs() <= 1.0,
                 "{px:?} vs {r} {g} {b}"
             );
+        }
+    }
+
+    /// JFIF's RGB -> YCbCr (BT.601, full range).
+    fn jfif_of_rgb(px: &[u8]) -> [f64; 3] {
+        let (r, g, b) = (f64::from(px[0]), f64::from(px[1]), f64::from(px[2]));
+        let y = 0.299 * r + 0.587 * g + 0.114 * b;
+        [y, 128.0 + (b - y) / 1.772, 128.0 + (r - y) / 1.402]
+    }
+
+    #[test]
+    fn jfif_rows_equal_the_jfif_of_the_rgb_conversion() {
+        // 6x4, colours well inside the RGB cube for every matrix and range.
+        let y: Vec<u8> = (0..24).map(|i| 60 + i * 5).collect();
+        let u: Vec<u8> = (0..6).map(|i| 110 + i * 7).collect();
+        let v: Vec<u8> = (0..6).map(|i| 145 - i * 7).collect();
+        for matrix in [Matrix::Bt601, Matrix::Bt709, Matrix::Bt2020] {
+            for full_range in [false, true] {
+                let colour = ColourSpace { matrix, full_range };
+                let frame =
+                    Frame::from_planes(0, 6, 4, colour, [&y, &u, &v], [6, 3, 3]).expect("fits");
+                let rgb = frame.to_rgb();
+                let rows = frame.jfif();
+                let (mut yy, mut cb, mut cr) = (Vec::new(), Vec::new(), Vec::new());
+                for row in 0..4 {
+                    rows.fill_row(row, &mut yy, &mut cb, &mut cr);
+                }
+                assert_eq!((yy.len(), cb.len(), cr.len()), (24, 24, 24));
+                for (i, px) in rgb.chunks_exact(3).enumerate() {
+                    let want = jfif_of_rgb(px);
+                    for (got, want) in [yy[i], cb[i], cr[i]].into_iter().zip(want) {
+                        assert!(
+                            (f64::from(got) - want).abs() <= 1.5,
+                            "{colour:?} pixel {i}: {got} vs {want:.2}"
+                        );
+                    }
+                }
+                if matrix == Matrix::Bt601 && full_range {
+                    assert_eq!(yy, y, "full-range BT.601 luma passes through");
+                }
+            }
         }
     }
 

@@ -18,7 +18,7 @@ pub mod player;
 
 use vidlog_types::VideoCodec;
 
-pub use frame::{ColourSpace, Frame, Matrix};
+pub use frame::{ColourSpace, Frame, JfifRows, Matrix};
 
 pub use player::{PlayerStats, PresentedFrame, SampleSource, SampleStatus, VideoPlayer};
 
@@ -78,6 +78,32 @@ pub trait Decoder: Send {
     /// time; a backend may ignore it.
     fn set_output_floor(&mut self, floor: Option<i64>) {
         let _ = floor;
+    }
+
+    /// Gives back the storage of a frame the caller is done with, for the next frame to reuse
+    /// (no allocation, no fresh pages). A backend may drop it.
+    fn recycle(&mut self, buffer: Vec<u8>) {
+        drop(buffer);
+    }
+}
+
+/// Frame buffers given back by a decoder's caller, reused for the next frames.
+#[derive(Default)]
+pub(crate) struct BufferPool(Vec<Vec<u8>>);
+
+impl BufferPool {
+    /// Buffers kept at most.
+    const KEEP: usize = 4;
+
+    pub(crate) fn put(&mut self, buffer: Vec<u8>) {
+        if self.0.len() < Self::KEEP {
+            self.0.push(buffer);
+        }
+    }
+
+    /// A buffer for the next frame: a recycled one, or a new empty one.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        self.0.pop().unwrap_or_default()
     }
 }
 

@@ -17,7 +17,7 @@ use openh264_sys2::{
     DECODER_OPTION_NUM_OF_FRAMES_REMAINING_IN_BUFFER, SBufferInfo, dsErrorFree, dsFramePending,
 };
 
-use super::{ColourSpace, DecodeError, Decoder, Frame, Matrix};
+use super::{BufferPool, ColourSpace, DecodeError, Decoder, Frame, Matrix};
 use crate::bitstream::h264::{NalType, parse_sps};
 use crate::bitstream::nal::AnnexBNalUnits;
 
@@ -36,6 +36,7 @@ pub struct OpenH264Decoder {
     colour: ColourSpace,
     /// Pictures presented before this are not copied out.
     floor: Option<i64>,
+    pool: BufferPool,
 }
 
 impl OpenH264Decoder {
@@ -46,6 +47,7 @@ impl OpenH264Decoder {
             next_tag: 1,
             colour: ColourSpace::default(),
             floor: None,
+            pool: BufferPool::default(),
         })
     }
 
@@ -108,9 +110,16 @@ impl OpenH264Decoder {
                 std::slice::from_raw_parts(dst[2], c_len),
             ]
         };
-        if let Some(frame) =
-            Frame::from_planes(pts, width, height, self.colour, planes, [ys, cs, cs])
-        {
+        let buffer = self.pool.take();
+        if let Some(frame) = Frame::from_planes_in(
+            buffer,
+            pts,
+            width,
+            height,
+            self.colour,
+            planes,
+            [ys, cs, cs],
+        ) {
             out.push(frame);
         }
     }
@@ -212,6 +221,10 @@ impl Decoder for OpenH264Decoder {
 
     fn set_output_floor(&mut self, floor: Option<i64>) {
         self.floor = floor;
+    }
+
+    fn recycle(&mut self, buffer: Vec<u8>) {
+        self.pool.put(buffer);
     }
 }
 

@@ -520,6 +520,10 @@ impl<S: SampleSource> VideoPlayer<S> {
             if let Some(old) = self.cache.remove(&far) {
                 self.cache_bytes -= old.byte_size();
                 self.stats.evictions += 1;
+                // Nobody else holds it: its storage serves the next decoded frame.
+                if let (Ok(frame), Some(decoder)) = (Arc::try_unwrap(old), self.decoder.as_mut()) {
+                    decoder.recycle(frame.into_buffer());
+                }
             }
         }
     }

@@ -198,27 +198,36 @@ fn load_samples(
         .collect()
 }
 
-/// Decodes `samples` with a fresh decoder (tuned as `vidlog frame` tunes it) and drains it,
-/// returning the frames produced: the decoder's own time for a run of samples.
+/// Decodes `samples` with a fresh decoder tuned with `tuning` and drains it,
+/// returning the frames handed out (with `until`, only frames from that PTS on): the
+/// decoder's own time for a run of samples.
 fn decode_run(
     backend: Backend,
     codec: vidlog_types::VideoCodec,
     samples: &[(Vec<u8>, i64)],
     until: Option<i64>,
+    tuning: Tuning,
 ) -> anyhow::Result<usize> {
-    let mut decoder = backend.open_tuned(codec, Tuning::Throughput)?;
+    let mut decoder = backend.open_tuned(codec, tuning)?;
+    // Only the frame asked for leaves the decoder (its own time, no copies out).
+    decoder.set_output_floor(until);
     let mut out: Vec<Frame> = Vec::new();
+    let (mut frames, mut found) = (0, false);
+    let mut take = |out: &mut Vec<Frame>| {
+        frames += out.len();
+        found |= out.iter().any(|f| Some(f.pts) == until);
+        out.clear();
+    };
     for (bytes, pts) in samples {
         decoder.decode(bytes, *pts, &mut out)?;
+        take(&mut out);
     }
     decoder.flush(&mut out)?;
+    take(&mut out);
     if let Some(t) = until {
-        anyhow::ensure!(
-            out.iter().any(|f| f.pts == t),
-            "the decoder gave no frame for pts {t}"
-        );
+        anyhow::ensure!(found, "the decoder gave no frame for pts {t}");
     }
-    Ok(out.len())
+    Ok(frames)
 }
 
 /// Best (least) wall time of `repeat` runs of `f`, and the last run's result.
@@ -310,6 +319,24 @@ fn seek(
         crate::cmd::frame::encode_png(&mut buf, frame.width, frame.height, &rgb)?;
         Ok(buf)
     })?;
+    // The server's fallback for codecs the browser lacks: JPEG straight from YUV, beside the
+    // RGBA -> JPEG path it replaced.
+    let (w16, h16) = (
+        u16::try_from(frame.width).context("width fits JPEG")?,
+        u16::try_from(frame.height).context("height fits JPEG")?,
+    );
+    let (jpeg_time, jpeg) = best_of(repeat, || Ok(vidlog_server::jpeg_of(frame, w16, h16, 85)?))?;
+    let (jpeg_rgba_time, _) = best_of(repeat, || {
+        let rgba = frame.to_rgba();
+        let mut out = Vec::with_capacity(rgba.len() / 8);
+        jpeg_encoder::Encoder::new(&mut out, 85).encode(
+            &rgba,
+            w16,
+            h16,
+            jpeg_encoder::ColorType::Rgba,
+        )?;
+        Ok(out)
+    })?;
 
     // The decoder alone, the whole `vidlog frame` process and ffmpeg, interleaved run by run
     // so that load from elsewhere on the machine hits all three alike; best of each.
@@ -365,7 +392,13 @@ fn seek(
     let mut frames = 0;
     for _ in 0..repeat {
         let t0 = Instant::now();
-        frames = decode_run(opened.backend, codec, &samples, Some(pts))?;
+        frames = decode_run(
+            opened.backend,
+            codec,
+            &samples,
+            Some(pts),
+            Tuning::Throughput,
+        )?;
         decode_time = decode_time.min(t0.elapsed());
         whole = whole.min(run_process(&exe, &args)?);
         if let Some(ff_args) = &ff_args {
@@ -373,11 +406,12 @@ fn seek(
         }
     }
     println!(
-        "  decoder alone ({}): {:.1} ms for {frames} frames ({:.2} ms/frame; opening a \
-         decoder takes {:.2} ms)",
+        "  decoder alone ({}, frame threads where it has them): {:.1} ms for {} samples \
+         ({:.2} ms/sample, {frames} frame handed out; opening a decoder takes {:.2} ms)",
         opened.backend.name(),
         ms(decode_time),
-        ms(decode_time) / frames.max(1) as f64,
+        samples.len(),
+        ms(decode_time) / samples.len().max(1) as f64,
         ms(open_time)
     );
     println!(
@@ -388,6 +422,12 @@ fn seek(
         ms(rgb_time),
         ms(png_time),
         png_bytes.len()
+    );
+    println!(
+        "  server-decoded frame: JPEG q85 from YUV {:.2} ms ({} bytes); via RGBA {:.2} ms",
+        ms(jpeg_time),
+        jpeg.len(),
+        ms(jpeg_rgba_time)
     );
     let overhead = whole.saturating_sub(decode_time);
     println!(
@@ -507,7 +547,9 @@ fn play(input: &Input, mp4: Option<&Path>, repeat: usize) -> anyhow::Result<()> 
     anyhow::ensure!(!source.is_empty(), "the stream has no samples");
     let samples = load_samples(&source, 0..=source.len() - 1)?;
     let n = samples.len();
-    let (decode, frames) = best_of(repeat, || decode_run(opened.backend, codec, &samples, None))?;
+    let (decode, frames) = best_of(repeat, || {
+        decode_run(opened.backend, codec, &samples, None, Tuning::LowLatency)
+    })?;
     anyhow::ensure!(frames == n, "{n} samples gave {frames} frames");
     println!(
         "sequential decode, one thread ({}): {n} frames in {:.0} ms = {:.1} fps",
