@@ -1,7 +1,10 @@
-//! The `vidlog` command: `demo`, `import`, `info`, `export`, `serve`, `bench`.
+//! The `vidlog` command: `demo`, `import`, `info`, `export`, `frame`, `serve`, `view`, `bench`.
 
 mod cmd;
+mod say;
 mod synth;
+
+use say::say;
 
 use std::process::ExitCode;
 
@@ -11,8 +14,8 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "vidlog",
     version,
-    about = "Log, view and export encoded camera video (H.264, H.265, AV1)",
-    after_help = "Examples:\n  vidlog demo                        record 4 s of a synthetic camera to demo.vlog\n  vidlog import clip.h264 --entity camera/front --fps 30 -o run.vlog\n  vidlog info run.vlog --json"
+    about = "Log, view and export encoded camera video (H.264, H.265, AV1, VP9)",
+    after_help = "Examples:\n  vidlog demo                        a synthetic camera, live in the browser viewer\n  vidlog import clip.h264 --entity camera/front --fps 30 -o run.vlog\n  vidlog info run.vlog --json"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -47,10 +50,11 @@ fn main() -> ExitCode {
                 .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage:"))
                 .map(|l| l.trim().trim_start_matches("error: "))
                 .collect();
-            eprintln!("vidlog: error: {} (see vidlog --help)", reason.join(" "));
+            say!("vidlog: error: {} (see vidlog --help)", reason.join(" "));
             return ExitCode::from(2);
         }
     };
+    say::init_logging();
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Import(args) => cmd::import::run(args),
@@ -76,7 +80,7 @@ fn main() -> ExitCode {
                 }
                 line.push_str(&cause);
             }
-            eprintln!("vidlog: error: {line}");
+            say!("vidlog: error: {line}");
             ExitCode::FAILURE
         }
     }

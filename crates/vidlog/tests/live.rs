@@ -67,8 +67,28 @@ fn json(answer: &HttpAnswer) -> serde_json::Value {
 /// itself, then a kill if it is still running after 10 s; and reaps it.
 struct Running(Child);
 
+impl Running {
+    /// Ctrl-C, then waits (20 s at most) for the exit status.
+    fn interrupt(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.0.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "vidlog did not stop on Ctrl-C");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return; // already reaped
+        }
         let _ = Command::new("kill")
             .args(["-INT", &self.0.id().to_string()])
             .status();
@@ -162,7 +182,7 @@ fn start_server(args: &[&str]) -> (Running, SocketAddr) {
     let mut stderr = BufReader::new(stderr);
     let mut line = String::new();
     stderr.read_line(&mut line).expect("vidlog prints its URL");
-    // Keep draining its stderr: a closed pipe would make the server's next log line fail.
+    // Keep draining its stderr, or a full pipe would block its next log line.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let url = line
         .split_whitespace()
@@ -308,4 +328,67 @@ fn spawn_starts_a_server_when_none_listens() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// A server whose stderr goes away (its terminal closed, a log pipe's reader gone) keeps
+/// serving, takes a producer's stream, and still finishes its recording file on Ctrl-C.
+#[test]
+fn serve_keeps_working_after_its_stderr_is_closed() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidlog"))
+        .args(["serve", "--port", "0", "--data-dir", path_str(dir.path())])
+        .env("VIDLOG_LOG", "info") // log lines while serving, into the closed pipe
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("starting vidlog serve");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut said = String::new();
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        let read = stderr.read_line(&mut line).expect("reading stderr");
+        assert!(read > 0, "vidlog serve ended without its URL: {said}");
+        said.push_str(&line);
+        if let Some(addr) = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("http://"))
+            .and_then(|a| a.trim_end_matches('/').parse().ok())
+        {
+            break addr;
+        }
+    };
+    drop(stderr); // the read end closes: every later write to stderr fails with EPIPE
+    let mut child = Running(child);
+
+    let demo = vidlog(&[
+        "demo",
+        "--connect",
+        &addr.to_string(),
+        "--seconds",
+        "1",
+        "--fast",
+    ]);
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let list = json(&http_get(addr, "/api/recordings"));
+    let list = list.as_array().expect("a list");
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["video_samples"], 30, "{list:?}");
+
+    let status = child.interrupt();
+    assert!(status.success(), "a clean stop, not a panic: {status}");
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .expect("data dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "vlog"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let info = vidlog(&["info", path_str(&files[0]), "--json"]);
+    assert!(info.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).expect("JSON");
+    assert!(info["recovery"].is_null(), "the file was finished: {info}");
 }

@@ -4,6 +4,7 @@
 //! `-o FILE` it records to a file and prints its info; with `--connect ADDR` it streams to
 //! a `vidlog serve` already running.
 
+use crate::say::say;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -106,7 +107,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
     };
     rec.log_static(args.entity.as_str(), &VideoStream::new(VideoCodec::H264))?;
-    eprintln!(
+    say!(
         "vidlog demo: {width}x{height} at {} fps {} -> {destination}",
         args.fps,
         seconds.map_or("until Ctrl-C".into(), |s| format!("for {s} s")),
@@ -140,12 +141,12 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     let frames = i;
     rec.flush()?;
     drop(rec);
-    eprintln!(
+    say!(
         "vidlog demo: {frames} frames in {:.2} s",
         start.elapsed().as_secs_f64()
     );
     if let Some(server) = live_server {
-        eprintln!("vidlog demo: stopping the server; finishing its recording file");
+        say!("vidlog demo: stopping the server; finishing its recording file");
         server.shutdown();
     }
     match args.output {

@@ -2,6 +2,7 @@
 //! kept in memory for subscribers and written to `<data-dir>/<recording_id>.vlog`; the
 //! `.vlog` files already in the data dir are listed (not live) too.
 
+use crate::say::say;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -68,8 +69,8 @@ pub fn start_live(
     };
     let running = Server::start(config).context("starting the demo's server")?;
     let url = format!("http://{}/", running.addr());
-    eprintln!("vidlog demo: viewer at {url}  (Ctrl-C to stop)");
-    eprintln!(
+    say!("vidlog demo: viewer at {url}  (Ctrl-C to stop)");
+    say!(
         "vidlog demo: the recording is also written to {}",
         data_dir.display()
     );
@@ -113,21 +114,21 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let running = Server::start(config).context("starting the server")?;
     let addr = running.addr();
-    eprintln!("vidlog serve: listening on http://{addr} (producers: ws://{addr}/ws/ingest)");
-    eprintln!(
+    say!("vidlog serve: listening on http://{addr} (producers: ws://{addr}/ws/ingest)");
+    say!(
         "vidlog serve: recordings are written to {}",
         data_dir.display()
     );
     let existing = running.recordings().len();
     if existing > 0 {
-        eprintln!("vidlog serve: {existing} recording(s) already in it are listed too");
+        say!("vidlog serve: {existing} recording(s) already in it are listed too");
     }
-    eprintln!("vidlog serve: Ctrl-C to stop");
+    say!("vidlog serve: Ctrl-C to stop");
     let handle = running.handle().context("the server's runtime is gone")?;
     handle
         .block_on(tokio::signal::ctrl_c())
         .context("waiting for Ctrl-C")?;
-    eprintln!("vidlog serve: stopping; finishing recording files");
+    say!("vidlog serve: stopping; finishing recording files");
     running.shutdown();
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! viewer (which opens on it: it is the only recording). Nothing is written; the file is
 //! read on demand, so any size opens at once.
 
+use crate::say::say;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -47,7 +48,7 @@ pub fn run(args: ViewArgs) -> anyhow::Result<()> {
         .open_file(&args.recording)
         .with_context(|| format!("opening {}", args.recording.display()))?;
     let url = format!("http://{}/", running.addr());
-    eprintln!(
+    say!(
         "vidlog view: {} (recording {id}) at {url}  (Ctrl-C to stop)",
         args.recording.display()
     );
