@@ -5,7 +5,8 @@
 // order: the frame number on the canvas is the rank of the pts the viewer says it shows.
 // Also a codec Chromium cannot decode (H.265): the server decodes it (the `ffmpeg` feature)
 // and the viewer shows its frames, marked server-decoded; without the feature, the server's
-// reason naming the feature is on screen.
+// reason naming the feature is on screen. The server-decoded stream also arrives in pieces
+// while the viewer follows its live edge.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -162,4 +163,47 @@ test('an H.265 stream the browser cannot decode is decoded by the server: right 
   assert.ok(seen.length >= 5, `playback advanced: ${seen}`);
   assert.equal((await state(page)).error, null);
   await page.screenshot({ path: join(shots, 'h265-server-decoded.png') });
+});
+
+test('server-decoded H.265 arriving while the viewer follows it: each new frame is shown as it comes', { timeout: 120_000, skip: (!hasEncoder('libx265') && 'ffmpeg with libx265 is not installed') || (!serverDecodesH265() && 'built without the ffmpeg feature') }, async (t) => {
+  const env = await setup(t);
+  const mp4 = join(env.scratch, 'hevc-live.mp4');
+  ffmpeg(['-f', 'lavfi', '-i', ffmpegPatternFilter(320, 240, 30, FRAMES / 30), '-c:v', 'libx265',
+    '-x265-params', 'log-level=error:keyint=30:min-keyint=30', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', mp4]);
+  const vlog = join(env.scratch, 'hevc-live.vlog');
+  // Small batches: the import writes many chunks, which the feeder sends 250 ms apart.
+  await run(['import', mp4, '--entity', 'camera/b', '-o', vlog], { VIDLOG_FLUSH_BYTES: '500' });
+  const page = await env.newPage();
+  await page.goto(`${env.base}/`);
+  await until(page, 'the waiting message', (s) => /Waiting for a recording/.test(s.message));
+  const feeder = await env.newPage();
+  const feeding = feedFile(feeder, env.addr, vlog, { paceMs: 250 });
+  const painted = [];
+  const shown = []; // [pts, frame number on the canvas], checked once the index is complete
+  let fed = null;
+  feeding.then((r) => { fed = r; });
+  for (let k = 0; k < 3000 && fed === null; k++) {
+    const now = await page.evaluate(() => ({ s: window.vidlogViewer.state(), n: window.vidlogViewer.readCanvasFrameNumber() }));
+    if (now.s.shownPts != null && now.s.settled && now.s.live) {
+      assert.equal(now.s.serverDecoded, true);
+      if (painted.at(-1) !== now.n) painted.push(now.n);
+      shown.push([now.s.shownPts, now.n]);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await feeding;
+  await feeder.close();
+  console.log(`H.265 live edge painted while arriving (${fed.chunks} chunks): ${painted.join(' ')}`);
+  assert.ok(fed.chunks >= 6, `the clip arrived in pieces: ${fed.chunks} chunks`);
+  const [{ id }] = await (await fetch(`${env.base}/api/recordings`)).json();
+  const info = await (await fetch(`${env.base}/api/recordings/${id}/video/info?entity=camera/b`)).json();
+  const byRank = [...info.pts].sort((a, b) => a - b);
+  assert.equal(info.samples, FRAMES);
+  for (const [pts, n] of shown) assert.equal(byRank.indexOf(pts), n, 'the painted frame is the one the viewer says');
+  const s = await until(page, 'the last frame, following live', (s) => s.live && s.shownPts === byRank[FRAMES - 1] && s.settled);
+  assert.equal(s.serverDecoded, true);
+  assert.equal(await canvasFrameNumber(page), FRAMES - 1);
+  assert.deepEqual([...painted].sort((a, b) => a - b), painted, 'the live edge only moves forward');
+  assert.ok(painted.length >= 4 && painted.some((n) => n < FRAMES - 20), `frames were shown while the stream arrived: ${painted}`);
+  assert.equal((await state(page)).error, null);
 });

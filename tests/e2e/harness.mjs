@@ -75,10 +75,10 @@ export async function setup(t) {
   return { addr, base: `http://${addr}`, browser, scratch, newPage };
 }
 
-/** Runs `vidlog ARGS`; rejects on a non-zero exit. */
-export function run(args) {
+/** Runs `vidlog ARGS` (with `env` added to the environment); rejects on a non-zero exit. */
+export function run(args, env = {}) {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn(bin, args, { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, ...env } });
     child.on('error', reject);
     child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`vidlog ${args.join(' ')} exited with ${code}`))));
   });
@@ -114,10 +114,11 @@ export async function scrub(page, t) {
  * Sends a recording file to the server as a producer would (docs/PROTOCOL.md): the hello,
  * then every frame after the 16-byte file header except the footer, one WebSocket message
  * each; resolves once the server acked every chunk. Runs in `page` (Chromium's WebSocket).
+ * `paceMs` waits that long before each chunk after the first: a stream arriving live.
  */
-export async function feedFile(page, addr, path) {
+export async function feedFile(page, addr, path, { paceMs = 0 } = {}) {
   const file = readFileSync(path).toString('base64');
-  return page.evaluate(async ({ addr, file }) => {
+  return page.evaluate(async ({ addr, file, paceMs }) => {
     const bytes = Uint8Array.from(atob(file), (c) => c.charCodeAt(0));
     const view = new DataView(bytes.buffer);
     const frames = [];
@@ -141,11 +142,15 @@ export async function feedFile(page, addr, path) {
       };
     });
     ws.send(JSON.stringify({ protocol: 'vidlog', version: 1, role: 'producer' }));
-    for (const frame of frames) ws.send(frame);
+    let sentChunks = 0;
+    for (const frame of frames) {
+      if (frame[8] === 3 && sentChunks++ > 0 && paceMs > 0) await new Promise((r) => setTimeout(r, paceMs));
+      ws.send(frame);
+    }
     await acked;
     ws.close();
     return { frames: frames.length, chunks };
-  }, { addr, file });
+  }, { addr, file, paceMs });
 }
 
 /**

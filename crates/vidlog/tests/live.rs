@@ -180,8 +180,13 @@ fn start_server(args: &[&str]) -> (Running, SocketAddr) {
     );
     let stderr = child.0.stderr.take().expect("stderr");
     let mut stderr = BufReader::new(stderr);
+    // Log lines (files it could not open, say) may come before the URL.
     let mut line = String::new();
-    stderr.read_line(&mut line).expect("vidlog prints its URL");
+    while !line.contains("http://") {
+        line.clear();
+        let read = stderr.read_line(&mut line).expect("reading stderr");
+        assert!(read > 0, "vidlog ended without printing its URL");
+    }
     // Keep draining its stderr, or a full pipe would block its next log line.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let url = line
