@@ -285,12 +285,22 @@ fn corrupt(samples: &mut [Sample], bad: usize) {
 
 #[test]
 fn corrupt_samples_are_reported_concealed_and_recovered_at_the_next_keyframe() {
+    check_corrupt_sample(|samples| player(Fixture::X264HighBf0, Backend::OpenH264, samples));
+    check_corrupt_sample(|samples| {
+        stills_player(Fixture::X264HighBf0, Backend::OpenH264, samples, false)
+    });
+}
+
+/// Sample 40 of the x264 fixture corrupted: frames before it are exact, the rest of its GOP
+/// holds frame 39 (marked concealed), the next GOP is exact again, and the report names
+/// sample 40.
+fn check_corrupt_sample(make: impl Fn(&[Sample]) -> VideoPlayer<MemorySource>) {
     let fixture = Fixture::X264HighBf0;
     let mut samples = fixture_samples(fixture);
     let reference = Reference::of(fixture, &samples);
     let bad = 40; // inside the GOP 30..60
     corrupt(&mut samples, bad);
-    let mut player = player(fixture, Backend::OpenH264, &samples);
+    let mut player = make(&samples);
     for i in 0..reference.pts.len() {
         let got = player
             .frame_at(reference.pts[i])
@@ -311,7 +321,7 @@ fn corrupt_samples_are_reported_concealed_and_recovered_at_the_next_keyframe() {
     }
     let reports = player.reports();
     assert!(!reports.is_empty());
-    assert_eq!(reports[0].sample, bad);
+    assert_eq!(reports[0].sample, bad, "{reports:?}");
     assert_eq!(reports[0].stream, "cam");
     assert!(reports[0].to_string().starts_with("cam sample 40: "));
 }
@@ -342,13 +352,22 @@ fn a_corrupt_keyframe_holds_the_previous_gops_last_frame() {
 
 #[test]
 fn truncated_and_empty_samples_never_wedge_the_player() {
+    check_truncated_samples(|samples| player(Fixture::X264HighBf0, Backend::OpenH264, samples));
+    check_truncated_samples(|samples| {
+        stills_player(Fixture::X264HighBf0, Backend::OpenH264, samples, true)
+    });
+}
+
+/// Sample 12 cut in half and sample 50 emptied: 60 random times all answer, exact frames
+/// where not concealed.
+fn check_truncated_samples(make: impl Fn(&[Sample]) -> VideoPlayer<MemorySource>) {
     let fixture = Fixture::X264HighBf0;
     let mut samples = fixture_samples(fixture);
     let reference = Reference::of(fixture, &samples);
     let half = samples[12].data.len() / 2;
     samples[12].data.truncate(half);
     samples[50].data.clear();
-    let mut player = player(fixture, Backend::OpenH264, &samples);
+    let mut player = make(&samples);
     let mut rng = Rng::new(7);
     for _ in 0..60 {
         let i = rng.below(reference.pts.len() as u64) as usize;
@@ -401,6 +420,29 @@ mod ffmpeg_backend {
         if Fixture::Vp9Ivf.available_or_skip() {
             check_stills(Fixture::Vp9Ivf, Backend::Ffmpeg);
         }
+    }
+
+    #[test]
+    fn corrupt_samples_are_reported_concealed_and_recovered_with_ffmpeg() {
+        check_corrupt_sample(|samples| player(Fixture::X264HighBf0, Backend::Ffmpeg, samples));
+    }
+
+    #[test]
+    fn corrupt_samples_are_reported_concealed_and_recovered_with_frame_threads() {
+        check_corrupt_sample(|samples| {
+            stills_player(Fixture::X264HighBf0, Backend::Ffmpeg, samples, false)
+        });
+    }
+
+    #[test]
+    fn truncated_and_empty_samples_never_wedge_ffmpeg_or_its_frame_threads() {
+        check_truncated_samples(|samples| player(Fixture::X264HighBf0, Backend::Ffmpeg, samples));
+        check_truncated_samples(|samples| {
+            stills_player(Fixture::X264HighBf0, Backend::Ffmpeg, samples, true)
+        });
+        check_corrupt_sample(|samples| {
+            stills_player(Fixture::X264HighBf0, Backend::Ffmpeg, samples, true)
+        });
     }
 
     #[test]

@@ -177,9 +177,11 @@ impl Decoder for FfmpegDecoder {
     fn flush(&mut self, out: &mut Vec<Frame>) -> Result<(), DecodeError> {
         if !self.drained {
             self.drained = true;
-            self.decoder
-                .send_eof()
-                .map_err(|e| backend_error(format!("cannot drain: {e}")))?;
+            // With frame threads a damaged packet's error may surface only here.
+            self.decoder.send_eof().map_err(|e| match e {
+                ff::Error::InvalidData => DecodeError::Corrupt(format!("libavcodec: {e}")),
+                other => backend_error(format!("cannot drain: {other}")),
+            })?;
         }
         self.receive(out)
     }

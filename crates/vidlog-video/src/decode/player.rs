@@ -148,6 +148,16 @@ pub enum PlayerError {
     Undecodable { stream: String, sample: usize },
 }
 
+/// What feeding a sample (or draining) came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fed {
+    Decoded,
+    /// The sample (or a sample before it) could not be decoded; reported.
+    Failed,
+    /// Damage was reported by a frame-threaded decoder: decode the GOP again on one thread.
+    Again,
+}
+
 /// The decoder's place in the stream.
 struct Running {
     /// Keyframe the decoder started at.
@@ -351,19 +361,26 @@ impl<S: SampleSource> VideoPlayer<S> {
                         .as_ref()
                         .is_some_and(|d| d.continues_after_flush()));
             if next < self.source.len() && !overdue && !blocked && !drain_now {
-                if !self.feed(next, pts)? {
-                    // The sample failed; frames before it are good but may have been held
-                    // back: decode the GOP once more up to the bad sample.
-                    if restarted || next <= target {
-                        return Ok(None);
+                match self.feed(next, pts)? {
+                    Fed::Decoded => {}
+                    Fed::Again => self.start_at(keyframe)?,
+                    Fed::Failed => {
+                        // The sample failed; frames before it are good but may have been
+                        // held back: decode the GOP once more up to the bad sample.
+                        if restarted || next <= target {
+                            return Ok(None);
+                        }
+                        restarted = true;
+                        self.start_at(keyframe)?;
                     }
-                    restarted = true;
-                    self.start_at(keyframe)?;
                 }
                 continue;
             }
             // The live edge, the end, or an overdue frame: release what the decoder holds.
-            self.flush(pts)?;
+            if self.flush(pts)? == Fed::Again {
+                self.start_at(keyframe)?;
+                continue;
+            }
             if !self.cache.contains_key(&pts) {
                 if !blocked && (overdue || self.running.is_some()) {
                     self.report(
@@ -426,8 +443,17 @@ impl<S: SampleSource> VideoPlayer<S> {
         Ok(())
     }
 
-    /// Feeds sample `index`; false when it failed (reported; the GOP is marked damaged).
-    fn feed(&mut self, index: usize, playhead: i64) -> Result<bool, PlayerError> {
+    /// A frame-threaded decoder reports a damaged sample some samples late, so the sample
+    /// cannot be named: from here on this player decodes on one thread, where it can.
+    fn decode_precisely(&mut self) {
+        self.tuning = Tuning::LowLatency;
+        self.decoder = None;
+        self.running = None;
+    }
+
+    /// Feeds sample `index`: [`Fed::Failed`] when it failed (reported; the GOP is marked
+    /// damaged), [`Fed::Again`] when the GOP must be decoded again to name the bad sample.
+    fn feed(&mut self, index: usize, playhead: i64) -> Result<Fed, PlayerError> {
         let stream = self.source.name();
         let bytes = self
             .source
@@ -439,7 +465,7 @@ impl<S: SampleSource> VideoPlayer<S> {
             })?;
         let sample_pts = self.source.pts(index).unwrap_or(i64::MIN);
         let (Some(decoder), Some(running)) = (self.decoder.as_mut(), self.running.as_mut()) else {
-            return Ok(false);
+            return Ok(Fed::Failed);
         };
         if index > running.start && self.source.is_keyframe(index) {
             // A new GOP on the running decoder.
@@ -454,7 +480,11 @@ impl<S: SampleSource> VideoPlayer<S> {
         let result = decoder.decode(bytes.as_ref(), sample_pts, &mut self.out);
         self.take_output(playhead);
         match result {
-            Ok(()) => Ok(true),
+            Ok(()) => Ok(Fed::Decoded),
+            Err(DecodeError::Corrupt(_)) if self.tuning == Tuning::Throughput => {
+                self.decode_precisely();
+                Ok(Fed::Again)
+            }
             Err(DecodeError::Corrupt(message)) => {
                 self.report(index, message);
                 self.bad_samples.insert(index);
@@ -466,7 +496,7 @@ impl<S: SampleSource> VideoPlayer<S> {
                 }
                 self.take_output(playhead);
                 self.running = None;
-                Ok(false)
+                Ok(Fed::Failed)
             }
             Err(source) => {
                 self.running = None;
@@ -475,23 +505,37 @@ impl<S: SampleSource> VideoPlayer<S> {
         }
     }
 
-    fn flush(&mut self, playhead: i64) -> Result<(), PlayerError> {
+    /// Drains the decoder. [`Fed::Again`] when it reported damage it cannot place (frame
+    /// threads): the GOP must be decoded again; a damaged sample otherwise shows as the
+    /// frame the caller misses.
+    fn flush(&mut self, playhead: i64) -> Result<Fed, PlayerError> {
         let stream = self.source.name();
         let Some(decoder) = self.decoder.as_mut() else {
-            return Ok(());
+            return Ok(Fed::Decoded);
         };
         let result = decoder.flush(&mut self.out);
         let continues = decoder.continues_after_flush();
         self.take_output(playhead);
-        if let Err(source) = result {
-            self.running = None;
-            return Err(PlayerError::Decoder { stream, source });
+        match result {
+            Ok(()) => {}
+            Err(DecodeError::Corrupt(_)) if self.tuning == Tuning::Throughput => {
+                self.decode_precisely();
+                return Ok(Fed::Again);
+            }
+            Err(DecodeError::Corrupt(_)) => {
+                self.running = None;
+                return Ok(Fed::Failed);
+            }
+            Err(source) => {
+                self.running = None;
+                return Err(PlayerError::Decoder { stream, source });
+            }
         }
         match &mut self.running {
             Some(r) if continues => r.pending.clear(),
             _ => self.running = None,
         }
-        Ok(())
+        Ok(Fed::Decoded)
     }
 
     /// Moves decoded frames into the cache, then trims it around `playhead`.
@@ -546,6 +590,19 @@ impl<S: SampleSource> VideoPlayer<S> {
             && self.gop_of_cached(frame.pts) == keyframe
         {
             return Ok(concealed(frame.clone()));
+        }
+        // Not cached (evicted, or a stills player that keeps only targets): decode the GOP
+        // again up to the latest-presented sample before the damage.
+        if let Some(&bad) = self.damaged.get(&keyframe) {
+            let latest_good = (keyframe..bad.min(self.source.len()))
+                .filter_map(|i| self.source.pts(i).map(|p| (p, i)))
+                .filter(|&(p, _)| p < pts)
+                .max();
+            if let Some((good_pts, good)) = latest_good
+                && let Some(frame) = self.decode_until(keyframe, good, good_pts)?
+            {
+                return Ok(concealed(frame));
+            }
         }
         // Otherwise the frame shown just before this GOP starts (bounded: the walk stops at
         // the first GOP that decodes).
