@@ -12,10 +12,14 @@ cd "$(dirname "$0")/.."
 out=bench-out
 mkdir -p "$out"
 
-if ! command -v ffmpeg >/dev/null 2>&1; then
+# ffmpeg makes the clips and is the reference; nasm gives OpenH264 its SIMD code.
+need=()
+command -v ffmpeg >/dev/null 2>&1 || need+=(ffmpeg)
+command -v nasm >/dev/null 2>&1 || need+=(nasm)
+if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 clip="$out/clip1080.h264"

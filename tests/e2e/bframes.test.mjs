@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { bin, setup, run, until, state, scrub, feedFile, canvasFrameNumber, ffmpeg, ffmpegPatternFilter, hasEncoder, shots } from './harness.mjs';
+import { bin, setup, run, until, state, scrub, feedFile, canvasFrameNumber, ffmpeg, ffmpegPatternFilter, hasEncoder, shots, waitingViewer, firstVideoInfo } from './harness.mjs';
 
 const FRAMES = 90;
 
@@ -88,6 +88,19 @@ for (const [name, x264] of [
   });
 }
 
+/**
+ * The frame-number clip (FRAMES frames) in H.265 by x265 (its defaults reorder: B-frames; a
+ * keyframe every 30 frames), imported as entity `camera/b`; `importEnv` goes to the import.
+ */
+async function hevcRecording(env, name, importEnv = {}) {
+  const mp4 = join(env.scratch, `${name}.mp4`);
+  ffmpeg(['-f', 'lavfi', '-i', ffmpegPatternFilter(320, 240, 30, FRAMES / 30), '-c:v', 'libx265',
+    '-x265-params', 'log-level=error:keyint=30:min-keyint=30', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', mp4]);
+  const vlog = join(env.scratch, `${name}.vlog`);
+  await run(['import', mp4, '--entity', 'camera/b', '-o', vlog], importEnv);
+  return vlog;
+}
+
 /** Whether the binary under test decodes H.265 itself (built with the `ffmpeg` feature). */
 function serverDecodesH265() {
   const out = spawnSync(bin, ['info', '--decoders'], { encoding: 'utf8' });
@@ -96,22 +109,14 @@ function serverDecodesH265() {
 
 test('an H.265 stream the browser cannot decode is decoded by the server: right frames on scrub, step and play', { timeout: 120_000, skip: !hasEncoder('libx265') && 'ffmpeg with libx265 is not installed' }, async (t) => {
   const env = await setup(t);
-  const mp4 = join(env.scratch, 'hevc.mp4');
-  // x265's defaults reorder (B-frames); a keyframe every 30 frames.
-  ffmpeg(['-f', 'lavfi', '-i', ffmpegPatternFilter(320, 240, 30, FRAMES / 30), '-c:v', 'libx265',
-    '-x265-params', 'log-level=error:keyint=30:min-keyint=30', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', mp4]);
-  const vlog = join(env.scratch, 'hevc.vlog');
-  await run(['import', mp4, '--entity', 'camera/b', '-o', vlog]);
+  const vlog = await hevcRecording(env, 'hevc');
   // The viewer is open before the producer starts and picks the stream up when it comes,
   // following it live. (The import holds the clip in one chunk: it arrives at once.)
-  const page = await env.newPage();
-  await page.goto(`${env.base}/`);
-  await until(page, 'the waiting message', (s) => /Waiting for a recording/.test(s.message));
+  const page = await waitingViewer(env);
   const feeder = await env.newPage();
   await feedFile(feeder, env.addr, vlog);
   await feeder.close();
-  const [{ id }] = await (await fetch(`${env.base}/api/recordings`)).json();
-  const info = await (await fetch(`${env.base}/api/recordings/${id}/video/info?entity=camera/b`)).json();
+  const info = await firstVideoInfo(env.base, 'camera/b');
   assert.equal(info.codec, 'H.265');
   assert.equal(info.samples, FRAMES);
   const byRank = [...info.pts].sort((a, b) => a - b);
@@ -167,15 +172,9 @@ test('an H.265 stream the browser cannot decode is decoded by the server: right 
 
 test('server-decoded H.265 arriving while the viewer follows it: each new frame is shown as it comes', { timeout: 120_000, skip: (!hasEncoder('libx265') && 'ffmpeg with libx265 is not installed') || (!serverDecodesH265() && 'built without the ffmpeg feature') }, async (t) => {
   const env = await setup(t);
-  const mp4 = join(env.scratch, 'hevc-live.mp4');
-  ffmpeg(['-f', 'lavfi', '-i', ffmpegPatternFilter(320, 240, 30, FRAMES / 30), '-c:v', 'libx265',
-    '-x265-params', 'log-level=error:keyint=30:min-keyint=30', '-pix_fmt', 'yuv420p', '-tag:v', 'hvc1', mp4]);
-  const vlog = join(env.scratch, 'hevc-live.vlog');
   // Small batches: the import writes many chunks, which the feeder sends 250 ms apart.
-  await run(['import', mp4, '--entity', 'camera/b', '-o', vlog], { VIDLOG_FLUSH_BYTES: '500' });
-  const page = await env.newPage();
-  await page.goto(`${env.base}/`);
-  await until(page, 'the waiting message', (s) => /Waiting for a recording/.test(s.message));
+  const vlog = await hevcRecording(env, 'hevc-live', { VIDLOG_FLUSH_BYTES: '500' });
+  const page = await waitingViewer(env);
   const feeder = await env.newPage();
   const feeding = feedFile(feeder, env.addr, vlog, { paceMs: 250 });
   const painted = [];
@@ -195,8 +194,7 @@ test('server-decoded H.265 arriving while the viewer follows it: each new frame 
   await feeder.close();
   console.log(`H.265 live edge painted while arriving (${fed.chunks} chunks): ${painted.join(' ')}`);
   assert.ok(fed.chunks >= 6, `the clip arrived in pieces: ${fed.chunks} chunks`);
-  const [{ id }] = await (await fetch(`${env.base}/api/recordings`)).json();
-  const info = await (await fetch(`${env.base}/api/recordings/${id}/video/info?entity=camera/b`)).json();
+  const info = await firstVideoInfo(env.base, 'camera/b');
   const byRank = [...info.pts].sort((a, b) => a - b);
   assert.equal(info.samples, FRAMES);
   for (const [pts, n] of shown) assert.equal(byRank.indexOf(pts), n, 'the painted frame is the one the viewer says');

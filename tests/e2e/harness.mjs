@@ -75,6 +75,20 @@ export async function setup(t) {
   return { addr, base: `http://${addr}`, browser, scratch, newPage };
 }
 
+/** Opens the viewer of `env`'s empty server; resolves with the page once it waits for a recording. */
+export async function waitingViewer(env) {
+  const page = await env.newPage();
+  await page.goto(`${env.base}/`);
+  await until(page, 'the waiting message', (s) => /Waiting for a recording/.test(s.message));
+  return page;
+}
+
+/** `GET video/info` of `entity` in the server's first recording. */
+export async function firstVideoInfo(base, entity) {
+  const [{ id }] = await (await fetch(`${base}/api/recordings`)).json();
+  return (await fetch(`${base}/api/recordings/${id}/video/info?entity=${entity}`)).json();
+}
+
 /** Runs `vidlog ARGS` (with `env` added to the environment); rejects on a non-zero exit. */
 export function run(args, env = {}) {
   return new Promise((resolvePromise, reject) => {

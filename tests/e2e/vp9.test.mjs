@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { setup, run, until, scrub, feedFile, canvasFrameNumber, ffmpeg, ffmpegPatternFilter, hasEncoder, shots } from './harness.mjs';
+import { setup, run, until, scrub, feedFile, canvasFrameNumber, ffmpeg, ffmpegPatternFilter, hasEncoder, shots, waitingViewer, firstVideoInfo } from './harness.mjs';
 
 const FRAMES = 60;
 
@@ -18,14 +18,11 @@ test('a VP9 stream is decoded by the browser: live edge, scrubs and steps show t
     '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '1M', '-g', '30', '-pix_fmt', 'yuv420p', mp4]);
   const vlog = join(env.scratch, 'vp9.vlog');
   await run(['import', mp4, '--entity', 'camera/vp9', '-o', vlog]);
-  const page = await env.newPage();
-  await page.goto(`${env.base}/`);
-  await until(page, 'the waiting message', (s) => /Waiting for a recording/.test(s.message));
+  const page = await waitingViewer(env);
   const feeder = await env.newPage();
   await feedFile(feeder, env.addr, vlog);
   await feeder.close();
-  const [{ id }] = await (await fetch(`${env.base}/api/recordings`)).json();
-  const info = await (await fetch(`${env.base}/api/recordings/${id}/video/info?entity=camera/vp9`)).json();
+  const info = await firstVideoInfo(env.base, 'camera/vp9');
   assert.equal(info.codec, 'VP9');
   assert.equal(info.codec_string, 'vp09.00.20.08');
   assert.equal(info.samples, FRAMES);

@@ -5,7 +5,9 @@
 use vidlog_testdata::{Fixture, ffprobe_packet_data};
 use vidlog_types::VideoCodec;
 use vidlog_video::bitstream::nal::length_prefixed_to_annexb;
-use vidlog_video::probe::{ProbeError, SampleParameterSets, probe_sample, stream_info};
+use vidlog_video::probe::{
+    ProbeError, SampleParameterSets, SampleProbe, StreamInfo, probe_sample, stream_info,
+};
 
 #[test]
 fn h265_keyframes_match_ffmpeg() {
@@ -55,6 +57,47 @@ fn ivf_frames(data: &[u8]) -> Vec<&[u8]> {
     frames
 }
 
+/// Checks that the IVF's frames are the packets ffprobe sees (30 of them) and that each
+/// probes as a keyframe exactly where ffprobe flags one; returns the probes.
+fn probe_like_ffprobe(
+    path: &std::path::Path,
+    frames: &[&[u8]],
+    codec: VideoCodec,
+) -> Vec<SampleProbe> {
+    let packets = ffprobe_packet_data(path);
+    assert_eq!(frames.len(), 30);
+    assert_eq!(frames.len(), packets.len());
+    frames
+        .iter()
+        .zip(&packets)
+        .enumerate()
+        .map(|(i, (frame, packet))| {
+            assert_eq!(
+                *frame,
+                packet.data.as_slice(),
+                "IVF frame {i} is ffprobe's packet"
+            );
+            let probe = probe_sample(codec, frame).expect("probes");
+            assert_eq!(probe.is_keyframe, packet.is_key, "{codec} sample {i}");
+            probe
+        })
+        .collect()
+}
+
+/// Checks `info`'s size against `ffprobe -show_streams`; returns ffprobe's stream.
+fn size_like_ffprobe(info: &StreamInfo, path: &std::path::Path) -> serde_json::Value {
+    let stream = vidlog_testdata::ffprobe_stream(path);
+    assert_eq!(
+        u64::from(info.width),
+        stream["width"].as_u64().expect("width")
+    );
+    assert_eq!(
+        u64::from(info.height),
+        stream["height"].as_u64().expect("height")
+    );
+    stream
+}
+
 #[test]
 fn av1_keyframes_match_ffmpeg() {
     if !Fixture::Av1Ivf.is_available() {
@@ -64,17 +107,10 @@ fn av1_keyframes_match_ffmpeg() {
     let path = vidlog_testdata::fixture(Fixture::Av1Ivf);
     let data = std::fs::read(&path).expect("read");
     let frames = ivf_frames(&data);
-    let packets = ffprobe_packet_data(&path);
-    assert_eq!(frames.len(), packets.len());
-    assert_eq!(frames.len(), 30);
-    for (i, (frame, packet)) in frames.iter().zip(&packets).enumerate() {
-        assert_eq!(
-            *frame,
-            packet.data.as_slice(),
-            "IVF frame {i} is the packet ffprobe sees"
-        );
-        let probe = probe_sample(VideoCodec::Av1, frame).expect("probes");
-        assert_eq!(probe.is_keyframe, packet.is_key, "temporal unit {i}");
+    for (i, probe) in probe_like_ffprobe(&path, &frames, VideoCodec::Av1)
+        .iter()
+        .enumerate()
+    {
         if probe.is_keyframe {
             assert!(
                 matches!(probe.parameter_sets, Some(SampleParameterSets::Av1 { .. })),
@@ -90,15 +126,7 @@ fn av1_keyframes_match_ffmpeg() {
 
     // Stream info from the sequence header against ffprobe -show_streams.
     let info = stream_info(VideoCodec::Av1, frames[0]).expect("stream info");
-    let stream = vidlog_testdata::ffprobe_stream(&path);
-    assert_eq!(
-        u64::from(info.width),
-        stream["width"].as_u64().expect("width")
-    );
-    assert_eq!(
-        u64::from(info.height),
-        stream["height"].as_u64().expect("height")
-    );
+    let stream = size_like_ffprobe(&info, &path);
     assert_eq!(stream["profile"], "Main");
     assert_eq!(info.profile, "Main");
     assert_eq!(stream["pix_fmt"], "yuv420p");
@@ -146,18 +174,12 @@ fn vp9_keyframes_superframes_and_stream_info_match_ffmpeg() {
     let path = vidlog_testdata::fixture(Fixture::Vp9Ivf);
     let data = std::fs::read(&path).expect("read");
     let frames = ivf_frames(&data);
-    let packets = ffprobe_packet_data(&path);
-    assert_eq!(frames.len(), 30);
-    assert_eq!(frames.len(), packets.len());
     let mut superframes = 0;
-    for (i, (frame, packet)) in frames.iter().zip(&packets).enumerate() {
-        assert_eq!(
-            *frame,
-            packet.data.as_slice(),
-            "IVF frame {i} is ffprobe's packet"
-        );
-        let probe = probe_sample(VideoCodec::Vp9, frame).expect("probes");
-        assert_eq!(probe.is_keyframe, packet.is_key, "sample {i}");
+    for (i, (frame, probe)) in frames
+        .iter()
+        .zip(probe_like_ffprobe(&path, &frames, VideoCodec::Vp9))
+        .enumerate()
+    {
         assert_eq!(
             probe.is_keyframe,
             matches!(probe.parameter_sets, Some(SampleParameterSets::Vp9 { .. })),
@@ -195,15 +217,7 @@ fn vp9_keyframes_superframes_and_stream_info_match_ffmpeg() {
     );
 
     let info = stream_info(VideoCodec::Vp9, frames[0]).expect("stream info");
-    let stream = vidlog_testdata::ffprobe_stream(&path);
-    assert_eq!(
-        u64::from(info.width),
-        stream["width"].as_u64().expect("width")
-    );
-    assert_eq!(
-        u64::from(info.height),
-        stream["height"].as_u64().expect("height")
-    );
+    let stream = size_like_ffprobe(&info, &path);
     assert_eq!(stream["profile"], "Profile 0");
     assert_eq!(format!("Profile {}", info.profile), "Profile 0");
     assert_eq!(stream["pix_fmt"], "yuv420p");

@@ -262,20 +262,37 @@ impl JfifRows<'_> {
         let yrow = &yp[row * w..(row + 1) * w];
         let crow = (row / 2) * cw;
         let (urow, vrow) = (&up[crow..crow + cw], &vp[crow..crow + cw]);
+        let start = y.len();
+        y.extend_from_slice(yrow);
+        let yout = &mut y[start..];
         let round = 1 << 15;
-        for (ypair, (&u, &v)) in yrow.chunks(2).zip(urow.iter().zip(vrow)) {
-            let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
-            let luma_shift = self.yu * u + self.yv * v + round;
-            let b = clamp_u8(((128 << 16) + self.bu * u + self.bv * v + round) >> 16);
-            let r = clamp_u8(((128 << 16) + self.ru * u + self.rv * v + round) >> 16);
-            for &luma in ypair {
-                y.push(clamp_u8(
-                    (self.ky * (i32::from(luma) - self.y_offset) + luma_shift) >> 16,
-                ));
-                cb.push(b);
-                cr.push(r);
+        // Chroma terms once per chroma sample; luma through a table plus the chroma term
+        // (zero for BT.601 sources, where only the range changes).
+        let luma_only = self.yu == 0 && self.yv == 0;
+        if !(luma_only && self.ky == 1 << 16 && self.y_offset == 0) {
+            let table: [i32; 256] =
+                std::array::from_fn(|v| self.ky * (v as i32 - self.y_offset) + round);
+            for (ypair, (&u, &v)) in yout.chunks_mut(2).zip(urow.iter().zip(vrow)) {
+                let shift = if luma_only {
+                    0
+                } else {
+                    self.yu * (i32::from(u) - 128) + self.yv * (i32::from(v) - 128)
+                };
+                for luma in ypair {
+                    *luma = clamp_u8((table[usize::from(*luma)] + shift) >> 16);
+                }
             }
         }
+        let chroma = |out: &mut Vec<u8>, ku: i32, kv: i32| {
+            let start = out.len();
+            out.resize(start + w, 0);
+            for (pair, (&u, &v)) in out[start..].chunks_mut(2).zip(urow.iter().zip(vrow)) {
+                let (u, v) = (i32::from(u) - 128, i32::from(v) - 128);
+                pair.fill(clamp_u8(((128 << 16) + ku * u + kv * v + round) >> 16));
+            }
+        };
+        chroma(cb, self.bu, self.bv);
+        chroma(cr, self.ru, self.rv);
     }
 }
 

@@ -163,7 +163,8 @@ impl Backend {
     pub fn note(self) -> &'static str {
         match self {
             Backend::OpenH264 => {
-                "built in; bit-exact with FFmpeg without B-frames, close (not bit-exact) with them"
+                "built in (SIMD when nasm was installed at build time); bit-exact with FFmpeg \
+                 without B-frames, close (not bit-exact) with them"
             }
             #[cfg(feature = "ffmpeg")]
             Backend::Ffmpeg => "system libavcodec; bit-exact with FFmpeg",
@@ -188,7 +189,11 @@ impl Backend {
             });
         }
         match self {
-            Backend::OpenH264 => Ok(Box::new(self::openh264::OpenH264Decoder::new()?)),
+            // OpenH264 decodes on the calling thread whatever the tuning.
+            Backend::OpenH264 => {
+                let _ = tuning;
+                Ok(Box::new(self::openh264::OpenH264Decoder::new()?))
+            }
             #[cfg(feature = "ffmpeg")]
             Backend::Ffmpeg => Ok(Box::new(self::ffmpeg::FfmpegDecoder::new(codec, tuning)?)),
         }

@@ -88,6 +88,21 @@ enum DecodeBench {
         #[arg(long, default_value_t = 3)]
         repeat: usize,
     },
+    /// (Used by `seek`.) Decodes the samples of a file `seek` wrote, in a fresh process: the
+    /// decoder's own time as a whole process, with its first-run memory faults.
+    #[command(hide = true)]
+    DecodeSamples {
+        /// Samples: `u32 len | i64 pts | bytes`, little-endian, decode order.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        codec: String,
+        #[arg(long)]
+        decoder: String,
+        /// The PTS of the only frame handed out.
+        #[arg(long)]
+        until: i64,
+    },
     /// Random seeks and a full play with a cache budget: largest cache and peak RSS.
     Memory {
         #[command(flatten)]
@@ -117,6 +132,24 @@ pub fn run(args: DecodeBenchArgs) -> anyhow::Result<()> {
             cache_mb,
             seeks,
         } => memory(&input, cache_mb, seeks),
+        DecodeBench::DecodeSamples {
+            file,
+            codec,
+            decoder,
+            until,
+        } => {
+            let codec = vidlog_types::VideoCodec::parse(&codec)
+                .with_context(|| format!("--codec {codec:?}: not a codec"))?;
+            let samples = read_samples(&file)?;
+            decode_run(
+                Backend::by_name(&decoder)?,
+                codec,
+                &samples,
+                Some(until),
+                Tuning::Throughput,
+            )?;
+            Ok(())
+        }
     }
 }
 
@@ -228,6 +261,39 @@ fn decode_run(
         anyhow::ensure!(found, "the decoder gave no frame for pts {t}");
     }
     Ok(frames)
+}
+
+/// Writes samples as `u32 len | i64 pts | bytes` (little-endian) for `decode-samples`.
+fn write_samples(path: &Path, samples: &[(Vec<u8>, i64)]) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for (bytes, pts) in samples {
+        out.extend_from_slice(&u32::try_from(bytes.len())?.to_le_bytes());
+        out.extend_from_slice(&pts.to_le_bytes());
+        out.extend_from_slice(bytes);
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Reads what [`write_samples`] wrote.
+fn read_samples(path: &Path) -> anyhow::Result<Vec<(Vec<u8>, i64)>> {
+    let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut samples = Vec::new();
+    let mut rest = data.as_slice();
+    while !rest.is_empty() {
+        anyhow::ensure!(
+            rest.len() >= 12,
+            "{}: a sample header is cut short",
+            path.display()
+        );
+        let len = u32::from_le_bytes(rest[..4].try_into()?) as usize;
+        let pts = i64::from_le_bytes(rest[4..12].try_into()?);
+        let bytes = rest
+            .get(12..12 + len)
+            .with_context(|| format!("{}: a sample is cut short", path.display()))?;
+        samples.push((bytes.to_vec(), pts));
+        rest = &rest[12 + len..];
+    }
+    Ok(samples)
 }
 
 /// Best (least) wall time of `repeat` runs of `f`, and the last run's result.
@@ -388,7 +454,23 @@ fn seek(
         .map(String::from)
         .to_vec()
     });
+    let samples_file = dir.join(format!("vidlog-bench-seek-{}.samples", std::process::id()));
+    write_samples(&samples_file, &samples)?;
+    let decoder_args: Vec<String> = vec![
+        "bench".into(),
+        "decode".into(),
+        "decode-samples".into(),
+        "--file".into(),
+        samples_file.display().to_string(),
+        "--codec".into(),
+        codec.name().into(),
+        "--decoder".into(),
+        opened.backend.name().into(),
+        "--until".into(),
+        pts.to_string(),
+    ];
     let (mut decode_time, mut whole, mut ff) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    let mut decoder_process = Duration::MAX;
     let mut frames = 0;
     for _ in 0..repeat {
         let t0 = Instant::now();
@@ -400,6 +482,7 @@ fn seek(
             Tuning::Throughput,
         )?;
         decode_time = decode_time.min(t0.elapsed());
+        decoder_process = decoder_process.min(run_process(&exe, &decoder_args)?);
         whole = whole.min(run_process(&exe, &args)?);
         if let Some(ff_args) = &ff_args {
             ff = ff.min(run_process(Path::new("ffmpeg"), ff_args)?);
@@ -429,13 +512,19 @@ fn seek(
         jpeg.len(),
         ms(jpeg_rgba_time)
     );
-    let overhead = whole.saturating_sub(decode_time);
+    let _ = std::fs::remove_file(&samples_file);
+    println!(
+        "  decoder alone as a fresh process (the same samples from a file, its first-run \
+         page faults included): {:.1} ms",
+        ms(decoder_process)
+    );
+    let overhead = whole.saturating_sub(decoder_process);
     println!(
         "  whole process `vidlog frame --at {at} -o out.png`: {:.1} ms; overhead beyond the \
-         decoder's own time {:.1} ms = {:.1}% of it",
+         decoder's own time as a process {:.1} ms = {:.1}% of it",
         ms(whole),
         ms(overhead),
-        100.0 * overhead.as_secs_f64() / decode_time.as_secs_f64()
+        100.0 * overhead.as_secs_f64() / decoder_process.as_secs_f64()
     );
     if let Some(mp4) = mp4 {
         let (mean, max) = compare_pngs(&ours_png, &ff_png)?;
