@@ -381,13 +381,6 @@ fn probe_h265(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
     })
 }
 
-/// AV1 OBU types (AV1 spec 6.2.2).
-mod obu_type {
-    pub const SEQUENCE_HEADER: u8 = 1;
-    pub const FRAME_HEADER: u8 = 3;
-    pub const FRAME: u8 = 6;
-}
-
 fn probe_av1(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
     if sample.is_empty() {
         return Err(ProbeError::Empty { codec: "AV1" });
@@ -442,7 +435,7 @@ fn probe_av1(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
         let payload = &sample[pos..end];
         obu_types.push(kind);
         match kind {
-            obu_type::SEQUENCE_HEADER => {
+            av1::OBU_SEQUENCE_HEADER => {
                 let mut r = BitReader::new(payload);
                 let read = |r: &mut BitReader<'_>, n, f| {
                     r.read_bits(n, f)
@@ -459,7 +452,7 @@ fn probe_av1(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
                     ));
                 }
             }
-            obu_type::FRAME_HEADER | obu_type::FRAME => {
+            av1::OBU_FRAME_HEADER | av1::OBU_FRAME => {
                 let is_keyframe = match &sequence_header {
                     None => false,
                     Some((_, true)) => true,

@@ -1,7 +1,8 @@
 //! MP4 export checked against FFmpeg: ffprobe must see one frame per sample at exactly the
 //! logged presentation time, and ffmpeg must decode the same pictures from the MP4 as from the
 //! same samples as a raw Annex B stream. Plain and fragmented, with and without B-frames, at
-//! constant and jittered frame rates, and with a start inside a GOP.
+//! constant and jittered frame rates, and with a start inside a GOP; VP9 (superframes) and AV1
+//! from IVF fixtures against FFmpeg's decode of the IVF.
 
 mod mp4_support;
 
@@ -117,11 +118,17 @@ fn check_export(case: &Case, options: Mp4Options, expected_timescale: Option<u32
     );
 
     // Pictures: the MP4 decodes to the same frames as the raw samples.
-    let annexb = write_temp(dir.path(), "in.h264", &case.annexb());
+    let reference = match &case.ivf {
+        Some(ivf) => frame_md5s(ivf, None),
+        None => frame_md5s(
+            &write_temp(dir.path(), "in.h264", &case.annexb()),
+            Some("h264"),
+        ),
+    };
     assert_eq!(
         frame_md5s(&mp4, None),
-        frame_md5s(&annexb, Some("h264")),
-        "{what}: decoded pictures differ from the Annex B samples"
+        reference,
+        "{what}: decoded pictures differ from the raw samples"
     );
 
     if options.fragmented {
@@ -348,6 +355,82 @@ fn start_inside_a_gop_hides_the_pre_roll() {
 }
 
 #[test]
+fn vp9_superframes_in_vp09_with_vpcc() {
+    if !Fixture::Vp9Ivf.available_or_skip() {
+        return;
+    }
+    let case = ivf_case(Fixture::Vp9Ivf, VideoCodec::Vp9);
+    let entry = entry(&case);
+    assert_eq!(entry.codec_string(), "vp09.00.20.08");
+    both(&case, Some(30));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mp4 = write_temp(dir.path(), "vp9.mp4", &mux(&case, Mp4Options::default()).0);
+    let stream = &ffprobe(&["-select_streams", "v:0", "-show_streams"], &mp4, None)["streams"][0];
+    assert_eq!(stream["codec_name"], "vp9");
+    assert_eq!(stream["profile"], "Profile 0");
+    assert_eq!(
+        (stream["width"].as_i64(), stream["height"].as_i64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(stream["pix_fmt"], "yuv420p");
+}
+
+#[test]
+fn av1_in_av01_with_av1c_and_no_temporal_delimiters() {
+    if !Fixture::Av1Ivf.available_or_skip() {
+        return;
+    }
+    let case = ivf_case(Fixture::Av1Ivf, VideoCodec::Av1);
+    let entry = entry(&case);
+    let SampleEntry::Av01 { av1c, .. } = &entry else {
+        panic!("an av01 entry: {entry:?}");
+    };
+    assert_eq!(av1c[0], 0x81, "av1C marker and version");
+    both(&case, Some(30));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mp4 = write_temp(dir.path(), "av1.mp4", &mux(&case, Mp4Options::default()).0);
+    let stream = &ffprobe(&["-select_streams", "v:0", "-show_streams"], &mp4, None)["streams"][0];
+    assert_eq!(stream["codec_name"], "av1");
+    assert_eq!(stream["profile"], "Main");
+    // ffmpeg's own remux of the IVF carries the same av1C (its codec string equals ours).
+    let remux = dir.path().join("ffmpeg.mp4");
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
+        .arg(case.ivf.as_ref().expect("ivf"))
+        .args(["-c", "copy"])
+        .arg(&remux)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    let theirs = vidlog_video::mp4::Mp4Demuxer::open(std::fs::File::open(&remux).expect("open"))
+        .expect("demux");
+    assert_eq!(theirs.tracks()[0].codec_string, entry.codec_string());
+    // Samples lose their temporal delimiter OBU (type 2), nothing else.
+    let packets = vidlog_testdata::ffprobe_packet_data(&mp4);
+    let obu_type = |b: &[u8]| (b[0] >> 3) & 0x0F;
+    assert!(
+        case.samples.iter().all(|(s, _)| obu_type(s) == 2),
+        "the IVF has delimiters"
+    );
+    for ((logged, _), stored) in case.samples.iter().zip(&packets) {
+        assert!(
+            logged.ends_with(&stored.data),
+            "only OBUs before the frame data go"
+        );
+        assert_eq!(
+            logged.len() - stored.data.len(),
+            2,
+            "a delimiter is 2 bytes"
+        );
+        assert_ne!(
+            obu_type(&stored.data),
+            2,
+            "no temporal delimiter in the MP4"
+        );
+    }
+}
+
+#[test]
 fn unsupported_codecs_are_named() {
     let err = SampleEntry::from_keyframe(VideoCodec::H265, &[0, 0, 0, 1, 0x40, 1]).unwrap_err();
     assert!(matches!(
@@ -358,7 +441,9 @@ fn unsupported_codecs_are_named() {
     ));
     assert!(err.to_string().contains("H.265"), "{err}");
     let err = SampleEntry::from_keyframe(VideoCodec::Av1, &[0x12, 0]).unwrap_err();
-    assert!(err.to_string().contains("AV1"), "{err}");
+    assert!(err.to_string().contains("AV1 keyframe"), "{err}");
+    let err = SampleEntry::from_keyframe(VideoCodec::Vp9, &[0x86, 0]).unwrap_err();
+    assert!(err.to_string().contains("not a keyframe"), "{err}");
 }
 
 #[test]

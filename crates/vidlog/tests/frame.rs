@@ -179,7 +179,8 @@ fn info_lists_the_decoders_built_in() {
     }
 }
 
-/// VP9 from an MP4 that ffmpeg muxed (`vp09` + `vpcC`): import, info, MCAP round trip, and
+/// VP9 from an MP4 that ffmpeg muxed (`vp09` + `vpcC`): import, info, MP4 export and MCAP
+/// round trip, and
 /// (with the `ffmpeg` feature) a frame equal to FFmpeg's; without it, one line naming the feature.
 #[test]
 fn vp9_imports_from_mp4_and_decodes_like_ffmpeg() {
@@ -211,6 +212,16 @@ fn vp9_imports_from_mp4_and_decodes_like_ffmpeg() {
     assert_eq!(video["codec"], "VP9", "{info}");
     assert_eq!(video["codec_string"], "vp09.00.20.08", "{info}");
     assert_eq!(video["keyframes"], 2, "{info}");
+
+    // MP4 export (vp09 + vpcC): the same pictures as the IVF, frame for frame.
+    let exported = dir.path().join("out.mp4");
+    vidlog_ok(&["export", p(&run), "-o", p(&exported)]);
+    let md5s = |path: &Path| vidlog_testdata::ffmpeg_frame_md5s(path, None).expect("decodes");
+    assert_eq!(
+        md5s(&exported),
+        md5s(&ivf),
+        "exported VP9 decodes like the source"
+    );
 
     // MCAP (foxglove.CompressedVideo, format "vp9") and back keeps every sample.
     let mcap = dir.path().join("vp9.mcap");

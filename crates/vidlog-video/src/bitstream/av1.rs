@@ -23,6 +23,13 @@ pub enum Av1Error {
     Invalid(String),
 }
 
+/// OBU types (AV1 spec 6.2.2) vidlog reads.
+pub const OBU_SEQUENCE_HEADER: u8 = 1;
+/// Starts every temporal unit of a raw stream; MP4 samples leave it out.
+pub const OBU_TEMPORAL_DELIMITER: u8 = 2;
+pub const OBU_FRAME_HEADER: u8 = 3;
+pub const OBU_FRAME: u8 = 6;
+
 /// The parts of an AV1 sequence header vidlog uses.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Av1SequenceHeader {

@@ -240,10 +240,12 @@ impl Vp9Keyframe {
         }
     }
 
-    /// ISO/IEC 23091-2 `matrix_coefficients` for this colour space (2 = unspecified).
+    /// ISO/IEC 23091-2 `matrix_coefficients` for this colour space (2 = unspecified), as
+    /// FFmpeg maps them.
     pub fn matrix_coefficients(&self) -> u8 {
         match self.color_space {
-            1 | 3 => 6,
+            1 => 5,
+            3 => 6,
             2 => 1,
             4 => 7,
             5 => 9,

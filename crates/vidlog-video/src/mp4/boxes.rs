@@ -268,31 +268,41 @@ pub fn write_moov(
 fn write_stsd(w: &mut BoxWriter, entry: &SampleEntry) {
     w.open_full(b"stsd", 0, 0);
     w.u32(1);
+    let (fourcc, config): (&[u8; 4], &[u8; 4]) = match entry {
+        SampleEntry::Avc1 { .. } => (b"avc1", b"avcC"),
+        SampleEntry::Vp09 { .. } => (b"vp09", b"vpcC"),
+        SampleEntry::Av01 { .. } => (b"av01", b"av1C"),
+    };
+    let (width, height) = entry.dimensions();
+    w.open(fourcc);
+    w.zeros(6); // reserved
+    w.u16(1); // data_reference_index
+    w.zeros(16); // pre_defined, reserved
+    w.u16(width);
+    w.u16(height);
+    w.u32(0x0048_0000); // 72 dpi
+    w.u32(0x0048_0000);
+    w.u32(0); // reserved
+    w.u16(1); // frame_count
+    w.zeros(32); // compressorname
+    w.u16(0x0018); // depth
+    w.u16(0xFFFF); // pre_defined = -1
     match entry {
-        SampleEntry::Avc1 {
-            avcc,
-            width,
-            height,
-        } => {
-            w.open(b"avc1");
-            w.zeros(6); // reserved
-            w.u16(1); // data_reference_index
-            w.zeros(16); // pre_defined, reserved
-            w.u16(*width);
-            w.u16(*height);
-            w.u32(0x0048_0000); // 72 dpi
-            w.u32(0x0048_0000);
-            w.u32(0); // reserved
-            w.u16(1); // frame_count
-            w.zeros(32); // compressorname
-            w.u16(0x0018); // depth
-            w.u16(0xFFFF); // pre_defined = -1
-            w.open(b"avcC");
+        SampleEntry::Avc1 { avcc, .. } => {
+            w.open(config);
             w.bytes(avcc);
-            w.close();
-            w.close();
+        }
+        SampleEntry::Vp09 { vpcc, .. } => {
+            w.open_full(config, 1, 0);
+            w.bytes(vpcc);
+        }
+        SampleEntry::Av01 { av1c, .. } => {
+            w.open(config);
+            w.bytes(av1c);
         }
     }
+    w.close();
+    w.close();
     w.close();
 }
 

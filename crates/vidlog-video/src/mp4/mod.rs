@@ -7,7 +7,8 @@
 //!   ([`timing`] owns those rules and the timescale choice, [`choose_timescale`]).
 //! - [`Mp4Demuxer`] ([`demux`]): sample tables of plain and fragmented MP4 (edit list applied),
 //!   samples back as Annex B; [`read_frame_timestamps_nanos`] for presentation times.
-//! - [`SampleEntry`]: the `avc1` sample entry built from a keyframe's parameter sets.
+//! - [`SampleEntry`] ([`entry`]): the `avc1`, `vp09` or `av01` sample entry built from a
+//!   keyframe, and each codec's sample payload in MP4.
 //!
 //! The boxes are written and read here (no MP4 crate): the set is small, and owning it gives
 //! streaming `mdat` with a patched 64-bit size, `ctts` version 0 plus `elst`, `co64`, and GOP
@@ -37,102 +38,20 @@
 
 pub mod boxes;
 pub mod demux;
+pub mod entry;
 pub mod fragment;
 pub mod mux;
 pub mod timing;
 
 use vidlog_types::VideoCodec;
 
-use crate::bitstream::h264::{self, H264Error, NalType};
-use crate::bitstream::nal::{NalFramingError, split_annexb};
+use crate::bitstream::h264::H264Error;
+use crate::bitstream::nal::NalFramingError;
 
 pub use demux::{DemuxSample, DemuxTrack, Mp4Demuxer, read_frame_timestamps_nanos};
+pub use entry::SampleEntry;
 pub use mux::Mp4Muxer;
 pub use timing::choose_timescale;
-
-/// How a track's samples are described (`stsd` entry): codec, configuration record, size.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SampleEntry {
-    /// H.264 with parameter sets in an `avcC` record (samples may repeat them in-band).
-    Avc1 {
-        /// The `AVCDecoderConfigurationRecord` (avcC body), 4-byte NAL lengths.
-        avcc: Vec<u8>,
-        /// Displayed width (after SPS cropping).
-        width: u16,
-        /// Displayed height (after SPS cropping).
-        height: u16,
-    },
-}
-
-impl SampleEntry {
-    /// Builds the entry from the parameter sets in an Annex B keyframe access unit. H.264: the
-    /// SPS and PPS NAL units make the avcC; the size is the SPS's cropped size. H.265 and AV1 give
-    /// [`Mp4Error::UnsupportedCodec`].
-    pub fn from_keyframe(codec: VideoCodec, keyframe_sample: &[u8]) -> Result<Self, Mp4Error> {
-        match codec {
-            VideoCodec::H264 => Self::avc1_from_keyframe(keyframe_sample),
-            other => Err(Mp4Error::UnsupportedCodec { codec: other }),
-        }
-    }
-
-    fn avc1_from_keyframe(sample: &[u8]) -> Result<Self, Mp4Error> {
-        let nals = split_annexb(sample).map_err(|source| Mp4Error::Sample { index: 0, source })?;
-        let mut sps: Vec<&[u8]> = Vec::new();
-        let mut pps: Vec<&[u8]> = Vec::new();
-        for nal in &nals {
-            let list = match h264::nal_header(nal.bytes).map(|(_, t)| t) {
-                Ok(NalType::SPS) => &mut sps,
-                Ok(NalType::PPS) => &mut pps,
-                _ => continue,
-            };
-            if !list.contains(&nal.bytes) {
-                list.push(nal.bytes);
-            }
-        }
-        if sps.is_empty() || pps.is_empty() {
-            return Err(Mp4Error::NoParameterSets {
-                has_sps: !sps.is_empty(),
-                has_pps: !pps.is_empty(),
-            });
-        }
-        let info = h264::parse_sps(sps[0]).map_err(Mp4Error::H264)?;
-        let avcc = h264::avcc_record(&sps, &pps).map_err(Mp4Error::H264)?;
-        let dimension = |v: u32| {
-            u16::try_from(v).map_err(|_| Mp4Error::TooLarge {
-                what: "picture size (over 65535 pixels)",
-            })
-        };
-        Ok(SampleEntry::Avc1 {
-            avcc,
-            width: dimension(info.cropped_width)?,
-            height: dimension(info.cropped_height)?,
-        })
-    }
-
-    /// The WebCodecs / RFC 6381 codec string, e.g. `avc1.64001F`.
-    pub fn codec_string(&self) -> String {
-        match self {
-            SampleEntry::Avc1 { avcc, .. } => match avcc.get(1..4) {
-                Some(p) => format!("avc1.{:02X}{:02X}{:02X}", p[0], p[1], p[2]),
-                None => "avc1".to_string(),
-            },
-        }
-    }
-
-    /// The codec.
-    pub fn codec(&self) -> VideoCodec {
-        match self {
-            SampleEntry::Avc1 { .. } => VideoCodec::H264,
-        }
-    }
-
-    /// Displayed `(width, height)`.
-    pub fn dimensions(&self) -> (u16, u16) {
-        match self {
-            SampleEntry::Avc1 { width, height, .. } => (*width, *height),
-        }
-    }
-}
 
 /// How to write the MP4.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -172,8 +91,8 @@ pub struct Mp4Summary {
 pub enum Mp4Error {
     /// MP4 export of this codec is not implemented.
     #[error(
-        "MP4 export of {codec} video is not supported yet (only H.264); \
-         export the raw samples instead"
+        "MP4 export of {codec} video is not supported yet (H.264, AV1 and VP9 are); \
+         export to MCAP (--format mcap) instead, which keeps the samples as they are"
     )]
     UnsupportedCodec {
         /// The codec asked for.
@@ -194,6 +113,14 @@ pub enum Mp4Error {
     /// A parameter set does not parse.
     #[error("H.264 parameter sets: {0}")]
     H264(#[source] H264Error),
+    /// The keyframe's AV1 sequence header or VP9 frame header does not give a sample entry.
+    #[error("{codec} keyframe: {problem}")]
+    Keyframe {
+        /// The codec.
+        codec: VideoCodec,
+        /// What is wrong.
+        problem: String,
+    },
     /// A sample whose NAL framing is broken.
     #[error("sample {index}: {source}")]
     Sample {

@@ -18,7 +18,6 @@ use super::boxes::{self, BoxWriter, SampleTables};
 use super::fragment::Fragmenter;
 use super::timing::{TimingPlan, ticks_to_ns};
 use super::{Mp4Error, Mp4Options, Mp4Summary, SampleEntry};
-use crate::bitstream::nal::annexb_to_length_prefixed;
 
 /// Writes the 64-bit `mdat` size at `position` and returns to `end`.
 type PatchFn<W> = fn(&mut W, u64, u64, u64) -> std::io::Result<()>;
@@ -165,8 +164,9 @@ impl<W: Write> Mp4Muxer<W> {
         &self.entry
     }
 
-    /// Adds the next sample in decode order: one Annex B access unit (stored with 4-byte
-    /// length prefixes; AUD/SPS/PPS/SEI NAL units stay in-band) and its keyframe flag.
+    /// Adds the next sample in decode order and its keyframe flag: one Annex B access unit
+    /// (stored with 4-byte length prefixes; AUD/SPS/PPS/SEI NAL units stay in-band), one VP9
+    /// frame or superframe, or one AV1 temporal unit (see [`SampleEntry::sample_data`]).
     pub fn push(&mut self, sample: &[u8], is_keyframe: bool) -> Result<(), Mp4Error> {
         let index = self.pushed;
         if index >= self.plan.len() {
@@ -178,8 +178,7 @@ impl<W: Write> Mp4Muxer<W> {
         if index == 0 && !is_keyframe {
             return Err(Mp4Error::FirstSampleNotKeyframe);
         }
-        let data = annexb_to_length_prefixed(sample, 4)
-            .map_err(|source| Mp4Error::Sample { index, source })?;
+        let data = self.entry.sample_data(index, sample)?;
         let size = u32::try_from(data.len()).map_err(|_| Mp4Error::SampleTooLarge {
             index,
             size: data.len(),

@@ -21,6 +21,11 @@ pub struct Case {
     pub samples: Vec<(Vec<u8>, bool)>,
     /// Presentation time of each sample (ns), decode order.
     pub pts: Vec<i64>,
+    /// The samples' codec (H.264 unless the case says otherwise).
+    pub codec: VideoCodec,
+    /// For non-H.264 cases: the IVF file the samples came from (FFmpeg's decode of it is the
+    /// reference picture sequence).
+    pub ivf: Option<std::path::PathBuf>,
 }
 
 impl Case {
@@ -34,6 +39,8 @@ impl Case {
             name: format!("{}[{from}..]", self.name),
             samples: self.samples[from..].to_vec(),
             pts: self.pts[from..].to_vec(),
+            codec: self.codec,
+            ivf: None,
         }
     }
 }
@@ -59,6 +66,26 @@ pub fn fixture_case(f: Fixture) -> Case {
             .map(|u| (u.data.clone(), u.is_keyframe))
             .collect(),
         pts: order.iter().map(|&i| frame_time(i, 30)).collect(),
+        codec: VideoCodec::H264,
+        ivf: None,
+    }
+}
+
+/// An IVF fixture (AV1, VP9) as logged samples: ffmpeg's packets and their 1/30 s times.
+pub fn ivf_case(f: Fixture, codec: VideoCodec) -> Case {
+    let path = fixture(f);
+    let packets = vidlog_testdata::ffprobe_packet_data(&path);
+    let pts: Vec<i64> = vidlog_testdata::ffprobe_packets(&path)
+        .iter()
+        .map(|p| p["pts"].as_i64().expect("IVF packets have pts"))
+        .collect();
+    assert_eq!(packets.len(), pts.len());
+    Case {
+        name: format!("{f:?}"),
+        samples: packets.into_iter().map(|p| (p.data, p.is_key)).collect(),
+        pts: pts.iter().map(|&i| frame_time(i as u64, 30)).collect(),
+        codec,
+        ivf: Some(path),
     }
 }
 
@@ -99,6 +126,8 @@ pub fn encoder_case() -> Case {
         name: "built-in encoder".into(),
         pts: (0..40).map(|i| i * 40_000_000).collect(),
         samples,
+        codec: VideoCodec::H264,
+        ivf: None,
     }
 }
 
@@ -123,6 +152,8 @@ pub fn jittered(case: &Case, step: i64, seed: u64) -> Case {
     Case {
         name: format!("{} jittered +-5ms step {step}", case.name),
         samples: case.samples.clone(),
+        codec: case.codec,
+        ivf: case.ivf.clone(),
         pts: case
             .pts
             .iter()
@@ -132,7 +163,7 @@ pub fn jittered(case: &Case, step: i64, seed: u64) -> Case {
 }
 
 pub fn entry(case: &Case) -> SampleEntry {
-    SampleEntry::from_keyframe(VideoCodec::H264, &case.samples[0].0).expect("sample entry")
+    SampleEntry::from_keyframe(case.codec, &case.samples[0].0).expect("sample entry")
 }
 
 /// Muxes into memory: plain through a `Cursor`, fragmented through a plain `Vec` (no seek).
