@@ -307,9 +307,9 @@ fn export_mp4_refusals_say_why() {
     let end = small.iter().map(|(_, p)| *p).max().unwrap();
     changing.extend(odd.iter().map(|(b, p)| (b.clone(), end + 33_333_333 + p)));
     let mut all = chunks("camera/front", 1, VideoCodec::H264, &changing);
-    // H.265 has no MP4 sample entry yet: the whole fixture as one keyframe sample.
-    let h265 = std::fs::read(fixture(Fixture::X265)).unwrap();
-    let h265_chunks = chunks("camera/h265", 10_000, VideoCodec::H265, &[(h265, 0)]);
+    // An H.265 keyframe without its parameter sets: no MP4 sample entry can be built.
+    let idr_alone = vec![0, 0, 0, 1, 0x26, 0x01, 0xAF, 0x12, 0x34];
+    let h265_chunks = chunks("camera/h265", 10_000, VideoCodec::H265, &[(idr_alone, 0)]);
     all.extend(h265_chunks);
     let _producer = produce(addr, "rec", &all);
 
@@ -351,7 +351,7 @@ fn export_mp4_refusals_say_why() {
     let e = refused("?entity=camera/front", 400);
     assert!(e.contains("SPS") && e.contains("sample 90"), "{e}");
     let e = refused("?entity=camera/h265", 400);
-    assert!(e.contains("H.265") && e.contains("not supported"), "{e}");
+    assert!(e.contains("H.265") && e.contains("VPS, SPS or PPS"), "{e}");
 
     // Either side of the change exports.
     let before = get("?entity=camera/front&to=2950000000");

@@ -14,14 +14,16 @@
 //! - VP9: the sample's first frame (of its superframe) has `frame_type = KEY_FRAME`; its header
 //!   (profile, bit depth, colour, size) stands in for parameter sets.
 //!
-//! [`stream_info`] describes a stream from a keyframe sample: H.264 and AV1 (from the sequence
-//! header; the size is the maximum frame size it declares); H.265 not yet.
+//! [`stream_info`] describes a stream from a keyframe sample: H.264 and H.265 (from the SPS), AV1
+//! (from the sequence header; the size is the maximum frame size it declares) and VP9 (from the
+//! keyframe header; its level derived).
 
 use vidlog_types::VideoCodec;
 
 use crate::bitstream::av1::{self, read_leb128};
 use crate::bitstream::bits::BitReader;
 use crate::bitstream::h264::{self, H264Error, NalType, SpsInfo};
+use crate::bitstream::h265;
 use crate::bitstream::nal::{START_CODE, find_start_code, trim_trailing_zeros};
 use crate::bitstream::vp9::{self, Vp9Error, Vp9Keyframe};
 
@@ -160,17 +162,15 @@ pub enum ProbeError {
         /// What is missing.
         what: &'static str,
     },
+    /// An H.265 SPS that does not parse.
+    #[error("H.265 {problem}")]
+    H265 {
+        /// What is wrong.
+        problem: String,
+    },
     /// A VP9 sample whose superframe index or frame header is malformed.
     #[error("VP9 sample: {0}")]
     Vp9(#[from] Vp9Error),
-    /// Not implemented for this codec yet.
-    #[error("{what} is not yet supported for {codec}")]
-    NotYetSupported {
-        /// Codec name.
-        codec: &'static str,
-        /// The feature.
-        what: &'static str,
-    },
 }
 
 /// Probes one sample. See the module documentation for the keyframe rules.
@@ -512,7 +512,7 @@ pub struct StreamInfo {
 }
 
 /// Describes a stream from a keyframe sample that carries its parameter sets.
-/// H.264, AV1 and VP9; H.265 returns [`ProbeError::NotYetSupported`].
+/// H.264, H.265 (from the SPS), AV1 and VP9.
 pub fn stream_info(codec: VideoCodec, keyframe_sample: &[u8]) -> Result<StreamInfo, ProbeError> {
     match codec {
         VideoCodec::H264 => {
@@ -529,10 +529,34 @@ pub fn stream_info(codec: VideoCodec, keyframe_sample: &[u8]) -> Result<StreamIn
             };
             Ok(stream_info_from_sps(&sps))
         }
-        VideoCodec::H265 => Err(ProbeError::NotYetSupported {
-            codec: "H.265",
-            what: "stream info",
-        }),
+        VideoCodec::H265 => {
+            let probe = probe_h265(keyframe_sample)?;
+            let Some(SampleParameterSets::H265 { sps, .. }) = probe.parameter_sets else {
+                return Err(ProbeError::MissingParameterSets {
+                    codec: "H.265",
+                    what: "SPS",
+                });
+            };
+            let first = sps.first().ok_or(ProbeError::MissingParameterSets {
+                codec: "H.265",
+                what: "SPS",
+            })?;
+            let sps = h265::parse_sps(first).map_err(|e| ProbeError::H265 {
+                problem: e.to_string(),
+            })?;
+            Ok(StreamInfo {
+                codec_string: sps.codec_string("hev1"),
+                coded_width: sps.coded_width,
+                coded_height: sps.coded_height,
+                width: sps.width,
+                height: sps.height,
+                profile: sps.profile_name(),
+                level: sps.level_name(),
+                bit_depth: sps.bit_depth_luma,
+                chroma_format: sps.chroma_format(),
+                frame_rate: None,
+            })
+        }
         VideoCodec::Av1 => {
             let probe = probe_av1(keyframe_sample)?;
             let Some(SampleParameterSets::Av1 {
@@ -708,8 +732,11 @@ mod tests {
     }
 
     #[test]
-    fn stream_info_not_yet_for_h265() {
+    fn h265_stream_info_needs_an_sps() {
         let e = stream_info(VideoCodec::H265, &[0, 0, 1]).unwrap_err();
-        assert!(e.to_string().contains("not yet supported"), "{e}");
+        assert!(e.to_string().contains("no picture data"), "{e}");
+        // An IDR slice alone: no SPS to describe the stream from.
+        let e = stream_info(VideoCodec::H265, &[0, 0, 0, 1, 0x26, 0x01, 0xAF]).unwrap_err();
+        assert!(e.to_string().contains("carries no SPS"), "{e}");
     }
 }

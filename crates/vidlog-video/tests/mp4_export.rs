@@ -1,8 +1,8 @@
 //! MP4 export checked against FFmpeg: ffprobe must see one frame per sample at exactly the
 //! logged presentation time, and ffmpeg must decode the same pictures from the MP4 as from the
 //! same samples as a raw Annex B stream. Plain and fragmented, with and without B-frames, at
-//! constant and jittered frame rates, and with a start inside a GOP; VP9 (superframes) and AV1
-//! from IVF fixtures against FFmpeg's decode of the IVF.
+//! constant and jittered frame rates, and with a start inside a GOP; H.265 with B-frames, VP9
+//! (superframes) and AV1 against FFmpeg's decode of their raw streams.
 
 mod mp4_support;
 
@@ -118,8 +118,8 @@ fn check_export(case: &Case, options: Mp4Options, expected_timescale: Option<u32
     );
 
     // Pictures: the MP4 decodes to the same frames as the raw samples.
-    let reference = match &case.ivf {
-        Some(ivf) => frame_md5s(ivf, None),
+    let reference = match &case.raw_file {
+        Some(raw) => frame_md5s(raw, None),
         None => frame_md5s(
             &write_temp(dir.path(), "in.h264", &case.annexb()),
             Some("h264"),
@@ -396,7 +396,7 @@ fn av1_in_av01_with_av1c_and_no_temporal_delimiters() {
     let remux = dir.path().join("ffmpeg.mp4");
     let status = std::process::Command::new("ffmpeg")
         .args(["-hide_banner", "-loglevel", "error", "-y", "-i"])
-        .arg(case.ivf.as_ref().expect("ivf"))
+        .arg(case.raw_file.as_ref().expect("ivf"))
         .args(["-c", "copy"])
         .arg(&remux)
         .status()
@@ -431,15 +431,42 @@ fn av1_in_av01_with_av1c_and_no_temporal_delimiters() {
 }
 
 #[test]
-fn unsupported_codecs_are_named() {
-    let err = SampleEntry::from_keyframe(VideoCodec::H265, &[0, 0, 0, 1, 0x40, 1]).unwrap_err();
-    assert!(matches!(
-        err,
-        Mp4Error::UnsupportedCodec {
-            codec: VideoCodec::H265
-        }
-    ));
-    assert!(err.to_string().contains("H.265"), "{err}");
+fn h265_with_b_frames_in_hev1_with_hvcc() {
+    if !Fixture::X265.available_or_skip() {
+        return;
+    }
+    let case = h265_case();
+    assert!(
+        case.pts.windows(2).any(|w| w[1] < w[0]),
+        "x265's defaults reorder: B-frames"
+    );
+    let entry = entry(&case);
+    both(&case, None);
+    // ffmpeg's hvcC in the fixture's own MP4 names the same profile, tier and level.
+    let mp4 = std::fs::File::open(vidlog_testdata::fixture_mp4(Fixture::X265)).expect("open");
+    let theirs = vidlog_video::mp4::Mp4Demuxer::open(mp4).expect("demux");
+    let after_fourcc = |s: &str| s.split_once('.').map(|(_, rest)| rest.to_string());
+    assert_eq!(
+        after_fourcc(&entry.codec_string()),
+        after_fourcc(&theirs.tracks()[0].codec_string)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ours = write_temp(dir.path(), "h265.mp4", &mux(&case, Mp4Options::default()).0);
+    let stream = &ffprobe(&["-select_streams", "v:0", "-show_streams"], &ours, None)["streams"][0];
+    assert_eq!(stream["codec_name"], "hevc");
+    assert_eq!(stream["codec_tag_string"], "hev1");
+    assert_eq!(stream["profile"], "Main");
+    assert_eq!(
+        (stream["width"].as_i64(), stream["height"].as_i64()),
+        (Some(320), Some(240))
+    );
+}
+
+#[test]
+fn keyframes_without_what_an_entry_needs_are_named() {
+    let err = SampleEntry::from_keyframe(VideoCodec::H265, &[0, 0, 0, 1, 0x40, 1, 0]).unwrap_err();
+    assert!(err.to_string().contains("H.265 keyframe"), "{err}");
+    assert!(err.to_string().contains("VPS, SPS or PPS"), "{err}");
     let err = SampleEntry::from_keyframe(VideoCodec::Av1, &[0x12, 0]).unwrap_err();
     assert!(err.to_string().contains("AV1 keyframe"), "{err}");
     let err = SampleEntry::from_keyframe(VideoCodec::Vp9, &[0x86, 0]).unwrap_err();

@@ -23,10 +23,19 @@ fn h265_keyframes_match_ffmpeg() {
         panic!("first access unit without parameter sets");
     };
     assert_eq!((vps.len(), sps.len(), pps.len()), (1, 1, 1));
-    assert!(matches!(
-        stream_info(VideoCodec::H265, &raw),
-        Err(ProbeError::NotYetSupported { .. })
-    ));
+    // Stream info from the SPS against ffprobe, and its codec string against the one the hvcC
+    // ffmpeg wrote into the fixture's MP4 says.
+    let info = stream_info(VideoCodec::H265, &raw).expect("stream info");
+    let stream = size_like_ffprobe(&info, &vidlog_testdata::fixture(Fixture::X265));
+    assert_eq!(stream["profile"], "Main");
+    assert_eq!(info.profile, "Main");
+    assert_eq!((info.bit_depth, info.chroma_format), (8, "4:2:0"));
+    let level = stream["level"].as_u64().expect("level");
+    assert_eq!(info.level, format!("{}.{}", level / 30, (level % 30) / 3));
+    let mp4 = std::fs::File::open(vidlog_testdata::fixture_mp4(Fixture::X265)).expect("open");
+    let demuxer = vidlog_video::mp4::Mp4Demuxer::open(mp4).expect("demux");
+    let theirs = &demuxer.tracks()[0].codec_string; // hev1.1.6.L60.90 or similar
+    assert_eq!(&info.codec_string, theirs);
 
     // MP4 samples (length-prefixed, parameter sets out of band) converted to Annex B.
     let packets = ffprobe_packet_data(&vidlog_testdata::fixture_mp4(Fixture::X265));

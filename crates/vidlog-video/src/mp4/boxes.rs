@@ -270,6 +270,7 @@ fn write_stsd(w: &mut BoxWriter, entry: &SampleEntry) {
     w.u32(1);
     let (fourcc, config): (&[u8; 4], &[u8; 4]) = match entry {
         SampleEntry::Avc1 { .. } => (b"avc1", b"avcC"),
+        SampleEntry::Hev1 { .. } => (b"hev1", b"hvcC"),
         SampleEntry::Vp09 { .. } => (b"vp09", b"vpcC"),
         SampleEntry::Av01 { .. } => (b"av01", b"av1C"),
     };
@@ -288,9 +289,9 @@ fn write_stsd(w: &mut BoxWriter, entry: &SampleEntry) {
     w.u16(0x0018); // depth
     w.u16(0xFFFF); // pre_defined = -1
     match entry {
-        SampleEntry::Avc1 { avcc, .. } => {
+        SampleEntry::Avc1 { avcc: record, .. } | SampleEntry::Hev1 { hvcc: record, .. } => {
             w.open(config);
-            w.bytes(avcc);
+            w.bytes(record);
         }
         SampleEntry::Vp09 { vpcc, .. } => {
             w.open_full(config, 1, 0);

@@ -808,24 +808,9 @@ fn hevc_format(
     if hvcc.len() < 23 {
         return Err(bad("shorter than its 23-byte header"));
     }
-    let profile_space = hvcc[1] >> 6;
-    let tier = (hvcc[1] >> 5) & 1;
-    let profile_idc = hvcc[1] & 0x1F;
-    let compat = u32::from_be_bytes([hvcc[2], hvcc[3], hvcc[4], hvcc[5]]).reverse_bits();
-    let constraints = &hvcc[6..12];
-    let level = hvcc[12];
-    let mut string = format!(
-        "{fourcc}.{}{profile_idc}.{compat:X}.{}{level}",
-        ["", "A", "B", "C"][usize::from(profile_space)],
-        if tier == 1 { 'H' } else { 'L' }
-    );
-    let used = constraints
-        .iter()
-        .rposition(|&b| b != 0)
-        .map_or(0, |i| i + 1);
-    for b in &constraints[..used] {
-        string.push_str(&format!(".{b:X}"));
-    }
+    let string = crate::bitstream::h265::ProfileTierLevel::from_hvcc(hvcc)
+        .ok_or_else(|| bad("shorter than its 23-byte header"))?
+        .codec_string(fourcc);
     let length_size = usize::from(hvcc[21] & 3) + 1;
     let mut parameter_sets = Vec::new();
     let mut pos = 23usize;

@@ -3,13 +3,14 @@
 //!
 //! - H.264 (`avc1` + `avcC`): parameter sets from the keyframe's SPS/PPS; samples go from
 //!   Annex B to 4-byte NAL lengths.
+//! - H.265 (`hev1` + `hvcC`): VPS/SPS/PPS from the keyframe (arrays marked incomplete:
+//!   samples keep their in-band parameter sets, as `hev1` allows); samples go from Annex B
+//!   to 4-byte NAL lengths.
 //! - VP9 (`vp09` + `vpcC` version 1): profile, bit depth, chroma and range from the keyframe's
 //!   header, the level derived from the frame size at 30 fps (VP9 signals none); samples (frames
 //!   or superframes) as logged.
 //! - AV1 (`av01` + `av1C`): the fields and the sequence header OBU itself from the keyframe's
 //!   temporal unit; samples as logged minus temporal delimiter OBUs, which MP4 leaves out.
-//!
-//! H.265 has no entry yet ([`Mp4Error::UnsupportedCodec`]).
 
 use std::borrow::Cow;
 
@@ -18,6 +19,7 @@ use vidlog_types::VideoCodec;
 use super::Mp4Error;
 use crate::bitstream::av1::{self, read_leb128};
 use crate::bitstream::h264::{self, NalType};
+use crate::bitstream::h265;
 use crate::bitstream::nal::{annexb_to_length_prefixed, split_annexb};
 use crate::bitstream::vp9;
 
@@ -31,6 +33,14 @@ pub enum SampleEntry {
         /// Displayed width (after SPS cropping).
         width: u16,
         /// Displayed height (after SPS cropping).
+        height: u16,
+    },
+    /// H.265 with parameter sets in an `hvcC` record (samples may repeat them in-band).
+    Hev1 {
+        /// The `HEVCDecoderConfigurationRecord` (hvcC body), 4-byte NAL lengths.
+        hvcc: Vec<u8>,
+        /// Displayed size (after the SPS conformance window).
+        width: u16,
         height: u16,
     },
     /// VP9 with its `VPCodecConfigurationRecord`.
@@ -56,15 +66,50 @@ fn dimension(v: u32) -> Result<u16, Mp4Error> {
 }
 
 impl SampleEntry {
-    /// Builds the entry from a keyframe sample (see the module documentation); H.265 gives
-    /// [`Mp4Error::UnsupportedCodec`].
+    /// Builds the entry from a keyframe sample (see the module documentation).
     pub fn from_keyframe(codec: VideoCodec, keyframe_sample: &[u8]) -> Result<Self, Mp4Error> {
         match codec {
             VideoCodec::H264 => Self::avc1_from_keyframe(keyframe_sample),
+            VideoCodec::H265 => Self::hev1_from_keyframe(keyframe_sample),
             VideoCodec::Vp9 => Self::vp09_from_keyframe(keyframe_sample),
             VideoCodec::Av1 => Self::av01_from_keyframe(keyframe_sample),
-            other => Err(Mp4Error::UnsupportedCodec { codec: other }),
         }
+    }
+
+    fn hev1_from_keyframe(sample: &[u8]) -> Result<Self, Mp4Error> {
+        let bad = |problem: String| Mp4Error::Keyframe {
+            codec: VideoCodec::H265,
+            problem,
+        };
+        let nals = split_annexb(sample).map_err(|source| Mp4Error::Sample { index: 0, source })?;
+        let mut vps: Vec<&[u8]> = Vec::new();
+        let mut sps: Vec<&[u8]> = Vec::new();
+        let mut pps: Vec<&[u8]> = Vec::new();
+        for nal in &nals {
+            let list = match h265::nal_type(nal.bytes) {
+                Some(h265::NAL_VPS) => &mut vps,
+                Some(h265::NAL_SPS) => &mut sps,
+                Some(h265::NAL_PPS) => &mut pps,
+                _ => continue,
+            };
+            if !list.contains(&nal.bytes) {
+                list.push(nal.bytes);
+            }
+        }
+        if vps.is_empty() || sps.is_empty() || pps.is_empty() {
+            return Err(bad(
+                "the first sample lacks its VPS, SPS or PPS: start the export at a keyframe \
+                 that carries them"
+                    .into(),
+            ));
+        }
+        let info = h265::parse_sps(sps[0]).map_err(|e| bad(e.to_string()))?;
+        let hvcc = h265::hvcc_record(&vps, &sps, &pps).map_err(|e| bad(e.to_string()))?;
+        Ok(SampleEntry::Hev1 {
+            hvcc,
+            width: dimension(info.width)?,
+            height: dimension(info.height)?,
+        })
     }
 
     fn avc1_from_keyframe(sample: &[u8]) -> Result<Self, Mp4Error> {
@@ -164,9 +209,11 @@ impl SampleEntry {
         sample: &'a [u8],
     ) -> Result<Cow<'a, [u8]>, Mp4Error> {
         match self {
-            SampleEntry::Avc1 { .. } => annexb_to_length_prefixed(sample, 4)
-                .map(Cow::Owned)
-                .map_err(|source| Mp4Error::Sample { index, source }),
+            SampleEntry::Avc1 { .. } | SampleEntry::Hev1 { .. } => {
+                annexb_to_length_prefixed(sample, 4)
+                    .map(Cow::Owned)
+                    .map_err(|source| Mp4Error::Sample { index, source })
+            }
             SampleEntry::Vp09 { .. } => Ok(Cow::Borrowed(sample)),
             SampleEntry::Av01 { .. } => {
                 let obus = av1_obus(sample).map_err(|problem| Mp4Error::Keyframe {
@@ -193,6 +240,8 @@ impl SampleEntry {
                 Some(p) => format!("avc1.{:02X}{:02X}{:02X}", p[0], p[1], p[2]),
                 None => "avc1".to_string(),
             },
+            SampleEntry::Hev1 { hvcc, .. } => h265::ProfileTierLevel::from_hvcc(hvcc)
+                .map_or_else(|| "hev1".to_string(), |p| p.codec_string("hev1")),
             SampleEntry::Vp09 { vpcc, .. } => {
                 format!("vp09.{:02}.{:02}.{:02}", vpcc[0], vpcc[1], vpcc[2] >> 4)
             }
@@ -216,6 +265,7 @@ impl SampleEntry {
     pub fn codec(&self) -> VideoCodec {
         match self {
             SampleEntry::Avc1 { .. } => VideoCodec::H264,
+            SampleEntry::Hev1 { .. } => VideoCodec::H265,
             SampleEntry::Vp09 { .. } => VideoCodec::Vp9,
             SampleEntry::Av01 { .. } => VideoCodec::Av1,
         }
@@ -225,6 +275,7 @@ impl SampleEntry {
     pub fn dimensions(&self) -> (u16, u16) {
         match self {
             SampleEntry::Avc1 { width, height, .. }
+            | SampleEntry::Hev1 { width, height, .. }
             | SampleEntry::Vp09 { width, height, .. }
             | SampleEntry::Av01 { width, height, .. } => (*width, *height),
         }

@@ -7,7 +7,7 @@
 //!   ([`timing`] owns those rules and the timescale choice, [`choose_timescale`]).
 //! - [`Mp4Demuxer`] ([`demux`]): sample tables of plain and fragmented MP4 (edit list applied),
 //!   samples back as Annex B; [`read_frame_timestamps_nanos`] for presentation times.
-//! - [`SampleEntry`] ([`entry`]): the `avc1`, `vp09` or `av01` sample entry built from a
+//! - [`SampleEntry`] ([`entry`]): the `avc1`, `hev1`, `vp09` or `av01` sample entry built from a
 //!   keyframe, and each codec's sample payload in MP4.
 //!
 //! The boxes are written and read here (no MP4 crate): the set is small, and owning it gives
@@ -89,15 +89,6 @@ pub struct Mp4Summary {
 /// Something went wrong writing or reading an MP4: what, where, and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum Mp4Error {
-    /// MP4 export of this codec is not implemented.
-    #[error(
-        "MP4 export of {codec} video is not supported yet (H.264, AV1 and VP9 are); \
-         export to MCAP (--format mcap) instead, which keeps the samples as they are"
-    )]
-    UnsupportedCodec {
-        /// The codec asked for.
-        codec: VideoCodec,
-    },
     /// The keyframe lacks the parameter sets a sample entry is built from.
     #[error(
         "the keyframe sample has no {}: an MP4 sample entry needs the SPS and PPS; \

@@ -23,9 +23,9 @@ pub struct Case {
     pub pts: Vec<i64>,
     /// The samples' codec (H.264 unless the case says otherwise).
     pub codec: VideoCodec,
-    /// For non-H.264 cases: the IVF file the samples came from (FFmpeg's decode of it is the
-    /// reference picture sequence).
-    pub ivf: Option<std::path::PathBuf>,
+    /// For fixtures other than H.264: the raw stream file the samples came from (IVF, or
+    /// Annex B `.h265`); FFmpeg's decode of it is the reference picture sequence.
+    pub raw_file: Option<std::path::PathBuf>,
 }
 
 impl Case {
@@ -40,7 +40,7 @@ impl Case {
             samples: self.samples[from..].to_vec(),
             pts: self.pts[from..].to_vec(),
             codec: self.codec,
-            ivf: None,
+            raw_file: None,
         }
     }
 }
@@ -67,7 +67,39 @@ pub fn fixture_case(f: Fixture) -> Case {
             .collect(),
         pts: order.iter().map(|&i| frame_time(i, 30)).collect(),
         codec: VideoCodec::H264,
-        ivf: None,
+        raw_file: None,
+    }
+}
+
+/// The x265 fixture as logged samples: access units as ffmpeg's parser splits the raw stream,
+/// presentation times from the MP4 it was extracted from (1/15360 s ticks at 30 fps).
+pub fn h265_case() -> Case {
+    let path = fixture(Fixture::X265);
+    let packets = vidlog_testdata::ffprobe_packet_data(&path);
+    let mp4 = vidlog_testdata::ffprobe_packets(&vidlog_testdata::fixture_mp4(Fixture::X265));
+    assert_eq!(packets.len(), mp4.len());
+    let first = mp4
+        .iter()
+        .filter_map(|p| p["pts"].as_i64())
+        .min()
+        .expect("pts");
+    let step = mp4
+        .iter()
+        .filter_map(|p| p["duration"].as_i64())
+        .next()
+        .expect("packet duration");
+    Case {
+        name: "X265".into(),
+        samples: packets.into_iter().map(|p| (p.data, p.is_key)).collect(),
+        pts: mp4
+            .iter()
+            .map(|p| {
+                let frame = (p["pts"].as_i64().expect("pts") - first) / step;
+                frame_time(frame as u64, 30)
+            })
+            .collect(),
+        codec: VideoCodec::H265,
+        raw_file: Some(path),
     }
 }
 
@@ -85,7 +117,7 @@ pub fn ivf_case(f: Fixture, codec: VideoCodec) -> Case {
         samples: packets.into_iter().map(|p| (p.data, p.is_key)).collect(),
         pts: pts.iter().map(|&i| frame_time(i as u64, 30)).collect(),
         codec,
-        ivf: Some(path),
+        raw_file: Some(path),
     }
 }
 
@@ -127,7 +159,7 @@ pub fn encoder_case() -> Case {
         pts: (0..40).map(|i| i * 40_000_000).collect(),
         samples,
         codec: VideoCodec::H264,
-        ivf: None,
+        raw_file: None,
     }
 }
 
@@ -153,7 +185,7 @@ pub fn jittered(case: &Case, step: i64, seed: u64) -> Case {
         name: format!("{} jittered +-5ms step {step}", case.name),
         samples: case.samples.clone(),
         codec: case.codec,
-        ivf: case.ivf.clone(),
+        raw_file: case.raw_file.clone(),
         pts: case
             .pts
             .iter()
