@@ -87,6 +87,9 @@ enum DecodeBench {
         /// Runs; the best is reported.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// The player's cache budget in MiB (the default is the player's default).
+        #[arg(long)]
+        cache_mb: Option<usize>,
     },
     /// (Used by `seek`.) Decodes the samples of a file `seek` wrote, in a fresh process: the
     /// decoder's own time as a whole process, with its first-run memory faults.
@@ -126,7 +129,12 @@ pub fn run(args: DecodeBenchArgs) -> anyhow::Result<()> {
             dir,
         } => seek(&input, &at, mp4.as_deref(), repeat.max(1), dir),
         DecodeBench::Warm { input, from, steps } => warm(&input, &from, steps.max(1)),
-        DecodeBench::Play { input, mp4, repeat } => play(&input, mp4.as_deref(), repeat.max(1)),
+        DecodeBench::Play {
+            input,
+            mp4,
+            repeat,
+            cache_mb,
+        } => play(&input, mp4.as_deref(), repeat.max(1), cache_mb),
         DecodeBench::Memory {
             input,
             cache_mb,
@@ -629,7 +637,12 @@ fn warm(input: &Input, from: &str, steps: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn play(input: &Input, mp4: Option<&Path>, repeat: usize) -> anyhow::Result<()> {
+fn play(
+    input: &Input,
+    mp4: Option<&Path>,
+    repeat: usize,
+    cache_mb: Option<usize>,
+) -> anyhow::Result<()> {
     let opened = Opened::open(input)?;
     let source = opened.source()?;
     let codec = source.codec().context("checked on open")?;
@@ -649,6 +662,9 @@ fn play(input: &Input, mp4: Option<&Path>, repeat: usize) -> anyhow::Result<()> 
     let times: Vec<i64> = source.presentation_order().iter().map(|p| p.0).collect();
     let (through_player, decoded) = best_of(repeat, || {
         let mut player = opened.player()?;
+        if let Some(mb) = cache_mb {
+            player = player.with_cache_bytes(mb << 20);
+        }
         for &t in &times {
             player.frame_at(t)?.context("a frame while playing")?;
         }
