@@ -354,7 +354,12 @@ impl Drop for Inner {
         let (tx, rx) = bounded(1);
         self.batcher.flush_everything(Some(Command::Close(tx)));
         if let Ok(Err(e)) = rx.recv() {
-            eprintln!("vidlog: closing the recording failed: {e}");
+            // Not eprintln!: a closed stderr must not panic inside a drop.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "vidlog: closing the recording failed: {e}"
+            );
         }
         for handle in self.threads.lock().drain(..) {
             let _ = handle.join();

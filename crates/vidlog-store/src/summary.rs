@@ -245,22 +245,8 @@ impl ChunkSummary {
 }
 
 fn parameter_set_hash(sets: &SampleParameterSets) -> u32 {
-    match sets {
-        SampleParameterSets::Vp9 { profile, keyframe } => {
-            let k = keyframe;
-            let (w, h) = (k.width.to_le_bytes(), k.height.to_le_bytes());
-            let fixed = [
-                *profile,
-                k.bit_depth,
-                k.color_space,
-                u8::from(k.full_range),
-                u8::from(k.subsampling.0),
-                u8::from(k.subsampling.1),
-            ];
-            crate::frame::checksum([fixed.as_slice(), &w, &h])
-        }
-        other => crate::frame::checksum(other.identity_bytes()),
-    }
+    let parts = sets.identity_bytes();
+    crate::frame::checksum(parts.iter().map(|p| p.as_ref()))
 }
 
 /// A summary that does not decode.

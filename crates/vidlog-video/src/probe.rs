@@ -73,17 +73,38 @@ pub enum SampleParameterSets {
 
 impl SampleParameterSets {
     /// The bytes that define the stream's decoding setup, in a fixed form: two samples with
-    /// equal bytes need no decoder reconfiguration between them.
-    pub fn identity_bytes(&self) -> Vec<&[u8]> {
+    /// equal bytes need no decoder reconfiguration between them (VP9: profile, bit depth,
+    /// colour and size from the keyframe header).
+    pub fn identity_bytes(&self) -> Vec<std::borrow::Cow<'_, [u8]>> {
+        use std::borrow::Cow;
         match self {
-            SampleParameterSets::H264 { sps, .. } => sps.iter().map(Vec::as_slice).collect(),
-            SampleParameterSets::H265 { vps, sps, .. } => {
-                vps.iter().chain(sps.iter()).map(Vec::as_slice).collect()
+            SampleParameterSets::H264 { sps, .. } => {
+                sps.iter().map(|s| Cow::Borrowed(s.as_slice())).collect()
             }
+            SampleParameterSets::H265 { vps, sps, .. } => vps
+                .iter()
+                .chain(sps.iter())
+                .map(|s| Cow::Borrowed(s.as_slice()))
+                .collect(),
             SampleParameterSets::Av1 {
                 sequence_header_obu,
-            } => vec![sequence_header_obu.as_slice()],
-            SampleParameterSets::Vp9 { .. } => Vec::new(),
+            } => vec![Cow::Borrowed(sequence_header_obu.as_slice())],
+            SampleParameterSets::Vp9 {
+                profile,
+                keyframe: k,
+            } => {
+                let mut fixed = vec![
+                    *profile,
+                    k.bit_depth,
+                    k.color_space,
+                    u8::from(k.full_range),
+                    u8::from(k.subsampling.0),
+                    u8::from(k.subsampling.1),
+                ];
+                fixed.extend_from_slice(&k.width.to_le_bytes());
+                fixed.extend_from_slice(&k.height.to_le_bytes());
+                vec![Cow::Owned(fixed)]
+            }
         }
     }
 }

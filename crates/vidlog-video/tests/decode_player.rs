@@ -326,6 +326,56 @@ fn check_corrupt_sample(make: impl Fn(&[Sample]) -> VideoPlayer<MemorySource>) {
     assert!(reports[0].to_string().starts_with("cam sample 40: "));
 }
 
+/// Straight to the frame after a damaged one, with nothing decoded before: the damage is
+/// named, the frame before it stands in; then a later frame of the same GOP after an earlier
+/// target (what `vidlog frame --every` asks) also shows the latest good frame, not the target.
+fn check_damage_just_before_the_target(make: impl Fn(&[Sample]) -> VideoPlayer<MemorySource>) {
+    let fixture = Fixture::X264HighBf0;
+    let mut samples = fixture_samples(fixture);
+    let reference = Reference::of(fixture, &samples);
+    corrupt(&mut samples, 40);
+    let mut player = make(&samples);
+    let got = player
+        .frame_at(reference.pts[41])
+        .expect("ok")
+        .expect("frame");
+    assert!(got.concealed, "frame 41 follows the damage");
+    assert_eq!(got.frame.pts, reference.pts[39]);
+    assert_eq!(got.frame.i420(), &reference.frames[39][..]);
+    assert_eq!(
+        player.reports().first().map(|r| r.sample),
+        Some(40),
+        "{:?}",
+        player.reports()
+    );
+
+    let mut player = make(&samples);
+    let early = player
+        .frame_at(reference.pts[33])
+        .expect("ok")
+        .expect("frame");
+    assert!(!early.concealed);
+    let late = player
+        .frame_at(reference.pts[45])
+        .expect("ok")
+        .expect("frame");
+    assert!(late.concealed);
+    assert_eq!(
+        late.frame.pts, reference.pts[39],
+        "the latest good frame, not frame 33"
+    );
+}
+
+#[test]
+fn damage_just_before_the_target_is_named_and_concealed() {
+    check_damage_just_before_the_target(|samples| {
+        player(Fixture::X264HighBf0, Backend::OpenH264, samples)
+    });
+    check_damage_just_before_the_target(|samples| {
+        stills_player(Fixture::X264HighBf0, Backend::OpenH264, samples, true)
+    });
+}
+
 #[test]
 fn a_corrupt_keyframe_holds_the_previous_gops_last_frame() {
     let fixture = Fixture::X264HighBf0;
@@ -442,6 +492,19 @@ mod ffmpeg_backend {
         });
         check_corrupt_sample(|samples| {
             stills_player(Fixture::X264HighBf0, Backend::Ffmpeg, samples, true)
+        });
+    }
+
+    #[test]
+    fn damage_just_before_the_target_is_named_and_concealed_with_frame_threads() {
+        check_damage_just_before_the_target(|samples| {
+            player(Fixture::X264HighBf0, Backend::Ffmpeg, samples)
+        });
+        check_damage_just_before_the_target(|samples| {
+            stills_player(Fixture::X264HighBf0, Backend::Ffmpeg, samples, true)
+        });
+        check_damage_just_before_the_target(|samples| {
+            stills_player(Fixture::X264HighBf0, Backend::Ffmpeg, samples, false)
         });
     }
 

@@ -183,6 +183,13 @@ impl FileWriter {
         if self.finished {
             return Ok(());
         }
+        let result = self.write_footer();
+        // Once tried, not again (a drop after a failed finish would fail the same way).
+        self.finished = true;
+        result
+    }
+
+    fn write_footer(&mut self) -> Result<(), WriteError> {
         let mut w = WireWriter::default();
         w.u32(FOOTER_VERSION);
         w.varint(self.schemas.len() as u64);
@@ -209,7 +216,6 @@ impl FileWriter {
                 source,
             })?;
         self.offset += 16;
-        self.finished = true;
         Ok(())
     }
 }
@@ -217,7 +223,13 @@ impl FileWriter {
 impl Drop for FileWriter {
     fn drop(&mut self) {
         if let Err(e) = self.finish() {
-            eprintln!("vidlog: could not finish {}: {e}", self.path.display());
+            // Not eprintln!: a closed stderr must not turn this into a panic inside a drop.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "vidlog: could not finish {}: {e}",
+                self.path.display()
+            );
         }
     }
 }

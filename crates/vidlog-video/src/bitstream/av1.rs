@@ -57,6 +57,8 @@ pub struct Av1SequenceHeader {
     pub colour: (u8, u8, u8),
     /// `color_range` (true: full range).
     pub full_range: bool,
+    /// `chroma_sample_position` (4:2:0 only; 0 unknown, 1 vertical, 2 colocated).
+    pub chroma_sample_position: u8,
     /// Timing info `(num_units_in_display_tick, time_scale)`, when present.
     pub timing: Option<(u32, u32)>,
 }
@@ -279,11 +281,11 @@ pub fn parse_sequence_header_payload(payload: &[u8]) -> Result<Av1SequenceHeader
     } else {
         (2, 2, 2)
     };
-    let (full_range, subsampling) = if monochrome {
-        (r.read_bit("color_range")?, (true, true))
+    let (full_range, subsampling, chroma_sample_position) = if monochrome {
+        (r.read_bit("color_range")?, (true, true), 0)
     } else if colour == (1, 13, 0) {
         // sRGB: full range 4:4:4.
-        (true, (false, false))
+        (true, (false, false), 0)
     } else {
         let full_range = r.read_bit("color_range")?;
         let subsampling = match seq_profile {
@@ -296,10 +298,12 @@ pub fn parse_sequence_header_payload(payload: &[u8]) -> Result<Av1SequenceHeader
             }
             _ => (true, false),
         };
-        if subsampling == (true, true) {
-            r.read_bits(2, "chroma_sample_position")?;
-        }
-        (full_range, subsampling)
+        let position = if subsampling == (true, true) {
+            r.read_bits(2, "chroma_sample_position")? as u8
+        } else {
+            0
+        };
+        (full_range, subsampling, position)
     };
     Ok(Av1SequenceHeader {
         seq_profile,
@@ -314,6 +318,7 @@ pub fn parse_sequence_header_payload(payload: &[u8]) -> Result<Av1SequenceHeader
         subsampling,
         colour,
         full_range,
+        chroma_sample_position,
         timing,
     })
 }

@@ -260,6 +260,11 @@ pub fn hvcc_record(vps: &[&[u8]], sps: &[&[u8]], pps: &[&[u8]]) -> Result<Vec<u8
         .first()
         .ok_or_else(|| H265Error::Invalid("no SPS for the hvcC record".into()))?;
     let s = parse_sps(first)?;
+    if s.bit_depth_luma > 15 || s.bit_depth_chroma > 15 {
+        return Err(H265Error::Invalid(
+            "a 16-bit stream: hvcC holds bit depths up to 15".into(),
+        ));
+    }
     let p = &s.ptl;
     let mut out = vec![
         1,

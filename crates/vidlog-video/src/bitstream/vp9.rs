@@ -165,21 +165,30 @@ fn read_keyframe(r: &mut BitReader<'_>, profile: u8) -> Result<Vp9Keyframe, Vp9E
         8
     };
     let color_space = r.read_bits(3, "color_space")? as u8;
+    let odd_profile = profile == 1 || profile == 3;
     let (full_range, subsampling) = if color_space != CS_RGB {
         let full_range = r.read_bit("color_range")?;
-        let subsampling = if profile == 1 || profile == 3 {
+        let subsampling = if odd_profile {
             let x = r.read_bit("subsampling_x")?;
             let y = r.read_bit("subsampling_y")?;
             r.read_bit("reserved_zero")?;
+            if x && y {
+                return Err(Vp9Error::Invalid(format!(
+                    "4:2:0 in profile {profile} (profiles 1 and 3 are 4:2:2, 4:4:0 or 4:4:4)"
+                )));
+            }
             (x, y)
         } else {
             (true, true)
         };
         (full_range, subsampling)
     } else {
-        if profile == 1 || profile == 3 {
-            r.read_bit("reserved_zero")?;
+        if !odd_profile {
+            return Err(Vp9Error::Invalid(format!(
+                "RGB in profile {profile} (RGB needs profile 1 or 3)"
+            )));
         }
+        r.read_bit("reserved_zero")?;
         (true, (false, false))
     };
     let width = r.read_bits(16, "frame_width_minus_1")? + 1;

@@ -60,7 +60,9 @@ impl FfmpegDecoder {
             },
             Tuning::Throughput => ff::threading::Config {
                 kind: ff::threading::Type::Frame,
-                count: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                // Frames come out this many samples late: stay well inside the 16 a
+                // player waits for.
+                count: std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
                 ..Default::default()
             },
         });
@@ -101,10 +103,14 @@ impl FfmpegDecoder {
         let Some(floor) = self.floor else {
             return false;
         };
-        // SAFETY: reading a plain field of the frame libavcodec just filled.
-        let error_flags = unsafe { (*self.frame.as_ptr()).decode_error_flags };
+        // SAFETY: reading two plain fields of the frame libavcodec just filled.
+        let (error_flags, flags) = unsafe {
+            let raw = self.frame.as_ptr();
+            ((*raw).decode_error_flags, (*raw).flags)
+        };
+        let damaged = error_flags != 0 || flags & ff::ffi::AV_FRAME_FLAG_CORRUPT != 0;
         let pts = self.frame.pts().or(self.frame.timestamp());
-        error_flags == 0 && pts.is_some_and(|pts| pts < floor)
+        !damaged && pts.is_some_and(|pts| pts < floor)
     }
 
     fn convert(&mut self) -> Result<Frame, DecodeError> {

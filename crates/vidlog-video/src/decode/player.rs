@@ -376,18 +376,21 @@ impl<S: SampleSource> VideoPlayer<S> {
                 }
                 continue;
             }
-            // The live edge, the end, or an overdue frame: release what the decoder holds.
+            // The live edge, the end, an overdue frame, or the target sample in: release what
+            // the decoder holds.
             if self.flush(pts)? == Fed::Again {
                 self.start_at(keyframe)?;
                 continue;
             }
             if !self.cache.contains_key(&pts) {
-                if !blocked && (overdue || self.running.is_some()) {
+                // The target's sample was fed and the decoder holds nothing back: its frame
+                // is not coming.
+                if !blocked && next > target {
                     self.report(
                         target,
                         "the decoder produced no frame for this sample".into(),
                     );
-                    self.damaged.entry(keyframe).or_insert(target);
+                    self.mark_damaged(keyframe, target);
                 }
                 self.running = None;
                 return Ok(None);
@@ -405,6 +408,12 @@ impl<S: SampleSource> VideoPlayer<S> {
         if let Some(running) = self.running.as_mut() {
             running.pending.retain(|&p| p >= pts);
         }
+    }
+
+    /// GOP `gop` cannot be decoded from sample `sample` on (the earliest such sample wins).
+    fn mark_damaged(&mut self, gop: usize, sample: usize) {
+        let bad = self.damaged.entry(gop).or_insert(sample);
+        *bad = (*bad).min(sample);
     }
 
     fn report(&mut self, sample: usize, message: String) {
@@ -444,11 +453,20 @@ impl<S: SampleSource> VideoPlayer<S> {
     }
 
     /// A frame-threaded decoder reports a damaged sample some samples late, so the sample
-    /// cannot be named: from here on this player decodes on one thread, where it can.
+    /// cannot be named, and frames it gave out with it may have been decoded from the damage:
+    /// they are forgotten, and from here on this player decodes on one thread, where both are
+    /// known.
     fn decode_precisely(&mut self) {
+        self.out.clear();
+        if let Some(running) = self.running.take() {
+            for i in running.start..running.next {
+                if let Some(old) = self.source.pts(i).and_then(|pts| self.cache.remove(&pts)) {
+                    self.cache_bytes -= old.byte_size();
+                }
+            }
+        }
         self.tuning = Tuning::LowLatency;
         self.decoder = None;
-        self.running = None;
     }
 
     /// Feeds sample `index`: [`Fed::Failed`] when it failed (reported; the GOP is marked
@@ -488,7 +506,7 @@ impl<S: SampleSource> VideoPlayer<S> {
             Err(DecodeError::Corrupt(message)) => {
                 self.report(index, message);
                 self.bad_samples.insert(index);
-                self.damaged.entry(gop).or_insert(index);
+                self.mark_damaged(gop, index);
                 // Frames decoded before the bad sample are good: release them.
                 if let Some(decoder) = self.decoder.as_mut() {
                     let _ = decoder.flush(&mut self.out);
@@ -585,24 +603,31 @@ impl<S: SampleSource> VideoPlayer<S> {
             sample_pts: pts,
             concealed: true,
         };
-        // Good frames of this GOP decoded before the damage are cached by now (unless evicted).
-        if let Some((_, frame)) = self.cache.range(..pts).next_back()
-            && self.gop_of_cached(frame.pts) == keyframe
-        {
-            return Ok(concealed(frame.clone()));
-        }
-        // Not cached (evicted, or a stills player that keeps only targets): decode the GOP
-        // again up to the latest-presented sample before the damage.
-        if let Some(&bad) = self.damaged.get(&keyframe) {
+        // The latest-presented sample of this GOP before the damage: from the cache, or
+        // decoded again (evicted, or a stills player that keeps only targets).
+        // A candidate that turns out undecodable too moves the damage earlier; a few tries.
+        for _ in 0..4 {
+            let Some(&bad) = self.damaged.get(&keyframe) else {
+                break;
+            };
             let latest_good = (keyframe..bad.min(self.source.len()))
                 .filter_map(|i| self.source.pts(i).map(|p| (p, i)))
                 .filter(|&(p, _)| p < pts)
                 .max();
-            if let Some((good_pts, good)) = latest_good
-                && let Some(frame) = self.decode_until(keyframe, good, good_pts)?
-            {
+            let Some((good_pts, good)) = latest_good else {
+                break;
+            };
+            if let Some(frame) = self.decode_until(keyframe, good, good_pts)? {
                 return Ok(concealed(frame));
             }
+            self.mark_damaged(keyframe, good);
+        }
+        if !self.damaged.contains_key(&keyframe)
+            && let Some((_, frame)) = self.cache.range(..pts).next_back()
+            && self.gop_of_cached(frame.pts) == keyframe
+        {
+            // No damage recorded here: the latest cached frame of the GOP before t.
+            return Ok(concealed(frame.clone()));
         }
         // Otherwise the frame shown just before this GOP starts (bounded: the walk stops at
         // the first GOP that decodes).

@@ -189,7 +189,8 @@ impl SampleEntry {
                 | (u8::from(seq.bit_depth == 12) << 5)
                 | (u8::from(seq.monochrome) << 4)
                 | (u8::from(sx) << 3)
-                | (u8::from(sy) << 2), // chroma_sample_position 0: unknown
+                | (u8::from(sy) << 2)
+                | (seq.chroma_sample_position & 3),
             0, // no initial_presentation_delay
         ]
         .into_iter()
