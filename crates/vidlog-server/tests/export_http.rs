@@ -9,6 +9,9 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::HttpAnswer;
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use vidlog_server::{RunningServer, Server, ServerConfig};
@@ -119,40 +122,13 @@ fn produce(addr: SocketAddr, id: &str, chunks: &[Arc<Chunk>]) -> Ws {
     ws
 }
 
-struct HttpAnswer {
-    status: u16,
-    headers: String,
-    body: Vec<u8>,
-}
-
+/// `GET` in HTTP/1.0: the body as sent, never chunked.
 fn http_get(addr: SocketAddr, path: &str) -> HttpAnswer {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let headers = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let status = headers[9..12].parse().unwrap();
-    let body = raw[split + 4..].to_vec();
-    HttpAnswer {
-        status,
-        headers,
-        body,
-    }
+    common::http_get_version(addr, path, "1.0")
 }
 
 fn error_of(answer: &HttpAnswer) -> String {
-    let v: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {:?}",
-            String::from_utf8_lossy(&answer.body)
-        )
-    });
-    v["error"].as_str().unwrap().to_owned()
+    answer.json()["error"].as_str().unwrap().to_owned()
 }
 
 fn start(dir: &std::path::Path) -> RunningServer {

@@ -2,34 +2,34 @@
 //! clear `{"error": ...}` and a close, the server stays up, and a well-behaved producer
 //! streaming at the same time loses nothing. Also the HTTP JSON API.
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{stored_samples, wait_for_samples};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use vidlog_server::{RunningServer, Server, ServerConfig};
 use vidlog_store::codec::{EncodedMessage, MessageEncoder, RecordingInfo, encode_recording_info};
 use vidlog_store::frame::{FrameHeader, MessageKind};
-use vidlog_testdata::{Fixture, fixture};
+use vidlog_testdata::Fixture;
 use vidlog_types::arrow_array::Array;
-use vidlog_types::chunk::{build_chunk, chunk_schema};
-use vidlog_types::{
-    AsComponents, Chunk, ChunkId, EntityPath, PendingRow, RowId, TimeCell, TimePoint, VideoCodec,
-    VideoStream,
-};
-use vidlog_video::bitstream::h264::split_access_units;
+use vidlog_types::{Chunk, EntityPath, TimeCell, TimePoint, VideoCodec, VideoStream};
 
 type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn access_units() -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(fixture(Fixture::X264HighBf0)).unwrap();
-    split_access_units(&bytes)
-        .unwrap()
+fn h264_samples() -> Vec<Vec<u8>> {
+    common::access_units(Fixture::X264HighBf0)
         .into_iter()
-        .map(|au| au.data)
+        .map(|(au, _)| au)
         .collect()
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
+    let answer = common::http_get(addr, path);
+    (answer.status, answer.json())
 }
 
 fn start(dir: &std::path::Path, max_message_size: usize) -> RunningServer {
@@ -55,13 +55,7 @@ fn info(id: &str) -> RecordingInfo {
 fn chunks(entity: &str, samples: &[Vec<u8>], first_id: u64) -> Vec<Arc<Chunk>> {
     let entity = EntityPath::parse(entity).unwrap();
     let one = |id: u64, time: TimePoint, what: VideoStream| {
-        let row = PendingRow {
-            row_id: RowId(id),
-            time,
-            cells: what.as_components(),
-        };
-        let schema = Arc::new(chunk_schema(&entity, &row.batch_key()));
-        Arc::new(build_chunk(ChunkId(id), &entity, schema, &[row]).unwrap())
+        common::one_row_chunk(id, id, &entity, time, what)
     };
     let mut out = vec![one(
         first_id,
@@ -146,44 +140,9 @@ fn producer(addr: SocketAddr, id: &str, good: &[Arc<Chunk>]) -> (Ws, MessageEnco
     (ws, encoder)
 }
 
-fn http_get(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let status = text[9..12].parse().unwrap();
-    let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
-    (status, serde_json::from_str(body).unwrap())
-}
-
-fn stored_samples(server: &RunningServer, id: &str) -> u64 {
-    server
-        .recordings()
-        .into_iter()
-        .find(|r| r.id == id)
-        .map(|r| r.video_samples)
-        .unwrap_or(0)
-}
-
-fn wait_for_samples(server: &RunningServer, id: &str, n: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while stored_samples(server, id) < n {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id}: {} of {n} samples stored",
-            stored_samples(server, id)
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn hostile_inputs_are_refused_and_others_keep_streaming() {
-    let aus = access_units();
+    let aus = h264_samples();
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), 1 << 20);
     let addr = server.addr();
@@ -324,7 +283,7 @@ fn hostile_inputs_are_refused_and_others_keep_streaming() {
     steady.close(None).unwrap();
 
     // The HTTP API.
-    let (status, list) = http_get(addr, "/api/recordings");
+    let (status, list) = get_json(addr, "/api/recordings");
     assert_eq!(status, 200);
     let steady_entry = list
         .as_array()
@@ -334,7 +293,7 @@ fn hostile_inputs_are_refused_and_others_keep_streaming() {
         .expect("steady listed");
     assert_eq!(steady_entry["application_id"], "hostile_test");
     assert_eq!(steady_entry["video_samples"], aus.len() as u64);
-    let (status, details) = http_get(addr, "/api/recordings/steady");
+    let (status, details) = get_json(addr, "/api/recordings/steady");
     assert_eq!(status, 200);
     let entity = &details["entity_details"][0];
     assert_eq!(entity["path"], "camera/front");
@@ -343,7 +302,7 @@ fn hostile_inputs_are_refused_and_others_keep_streaming() {
     assert_eq!(entity["video"]["keyframes"][0], 0);
     assert_eq!(details["timelines"][0]["name"], "frame");
     assert_eq!(details["timelines"][0]["max"], aus.len() as i64 - 1);
-    let (status, _) = http_get(addr, "/api/recordings/nope");
+    let (status, _) = get_json(addr, "/api/recordings/nope");
     assert_eq!(status, 404);
 
     // Files are finished on shutdown and hold what was stored.
@@ -360,7 +319,7 @@ fn hostile_inputs_are_refused_and_others_keep_streaming() {
 
 #[test]
 fn memory_limit_drops_chunks_from_memory_not_from_disk() {
-    let aus = access_units();
+    let aus = h264_samples();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(ServerConfig {
         port: 0,

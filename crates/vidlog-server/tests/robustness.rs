@@ -10,40 +10,28 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 use vidlog_server::{RecvError, Server, ServerConfig};
 use vidlog_store::codec::{EncodedMessage, MessageEncoder, RecordingInfo, encode_recording_info};
 use vidlog_store::frame::{FrameHeader, MessageKind};
-use vidlog_testdata::{Fixture, fixture};
-use vidlog_types::chunk::{build_chunk, chunk_schema};
-use vidlog_types::{
-    AsComponents, Chunk, ChunkId, EntityPath, PendingRow, RowId, TimeCell, TimePoint, VideoCodec,
-    VideoStream,
-};
-use vidlog_video::bitstream::h264::split_access_units;
+use vidlog_testdata::Fixture;
+use vidlog_types::{Chunk, EntityPath, TimeCell, TimePoint, VideoCodec, VideoStream};
 
 type Ws = WebSocket<MaybeTlsStream<TcpStream>>;
 
-fn access_units() -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(fixture(Fixture::X264HighBf0)).unwrap();
-    split_access_units(&bytes)
-        .unwrap()
+fn h264_samples() -> Vec<Vec<u8>> {
+    common::access_units(Fixture::X264HighBf0)
         .into_iter()
-        .map(|au| au.data)
+        .map(|(au, _)| au)
         .collect()
 }
 
 /// One chunk of one row.
 fn chunk(entity: &str, id: u64, time: TimePoint, what: VideoStream) -> Arc<Chunk> {
-    let entity = EntityPath::parse(entity).unwrap();
-    let row = PendingRow {
-        row_id: RowId(id),
-        time,
-        cells: what.as_components(),
-    };
-    let schema = Arc::new(chunk_schema(&entity, &row.batch_key()));
-    Arc::new(build_chunk(ChunkId(id), &entity, schema, &[row]).unwrap())
+    common::one_row_chunk(id, id, &EntityPath::parse(entity).unwrap(), time, what)
 }
 
 fn at(n: usize) -> TimePoint {
@@ -150,7 +138,7 @@ fn start(dir: &std::path::Path, memory_limit: u64) -> vidlog_server::RunningServ
 
 #[test]
 fn a_chunk_naming_another_schema_is_refused() {
-    let aus = access_units();
+    let aus = h264_samples();
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), 1 << 30);
     let mut ws = producer(server.addr(), "mixed");
@@ -191,7 +179,7 @@ fn a_chunk_naming_another_schema_is_refused() {
 
 #[test]
 fn memory_stays_bounded_and_late_followers_start_from_the_index() {
-    let aus = access_units();
+    let aus = h264_samples();
     let dir = tempfile::tempdir().unwrap();
     // Far below one GOP: the recording's chunk bytes are dropped from memory as they come.
     let limit = 64 << 10;
@@ -261,7 +249,7 @@ fn sample_of(message: &[u8]) -> (u64, bool) {
 fn a_stalled_viewer_holds_up_nobody_and_is_skipped_to_keyframes() {
     const SAMPLES: usize = 1500;
     const SIZE: usize = 64 << 10;
-    let samples = padded(&access_units(), SIZE, SAMPLES);
+    let samples = padded(&h264_samples(), SIZE, SAMPLES);
     let dir = tempfile::tempdir().unwrap();
     let server = start(dir.path(), 1 << 30);
     let addr = server.addr();
@@ -363,7 +351,7 @@ fn a_stalled_viewer_holds_up_nobody_and_is_skipped_to_keyframes() {
 
 #[test]
 fn a_backlog_survives_a_producer_resuming_a_file_opened_recording() {
-    let aus = access_units();
+    let aus = h264_samples();
     let dir = tempfile::tempdir().unwrap();
     let old_dir = tempfile::tempdir().unwrap();
     let old_path = old_dir.path().join("resumed.vlog");

@@ -13,15 +13,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::wait_for_samples;
 use tungstenite::Message;
 use vidlog_server::{RunningServer, Server, ServerConfig};
 use vidlog_store::codec::{MessageEncoder, RecordingInfo, encode_recording_info};
 use vidlog_testdata::{Fixture, ffprobe_packet_data, ffprobe_packets, fixture, fixture_mp4};
-use vidlog_types::chunk::{build_chunk, chunk_schema};
-use vidlog_types::{
-    AsComponents, Chunk, ChunkId, EntityPath, PendingRow, RowId, TimeCell, TimePoint, VideoCodec,
-    VideoStream,
-};
+use vidlog_types::{Chunk, EntityPath, TimeCell, TimePoint, VideoCodec, VideoStream};
 
 const WIDTH: usize = 320;
 const HEIGHT: usize = 240;
@@ -82,13 +81,7 @@ fn ffmpeg_rgba(path: &Path) -> Vec<Vec<u8>> {
 }
 
 fn one_row_chunk(id: u64, entity: &EntityPath, time: TimePoint, what: VideoStream) -> Arc<Chunk> {
-    let row = PendingRow {
-        row_id: RowId(1_763_000_000_000_000_000 + id),
-        time,
-        cells: what.as_components(),
-    };
-    let schema = Arc::new(chunk_schema(entity, &row.batch_key()));
-    Arc::new(build_chunk(ChunkId(id), entity, schema, &[row]).expect("chunk"))
+    common::one_row_chunk(id, 1_763_000_000_000_000_000 + id, entity, time, what)
 }
 
 /// Sends recording `id`: the stream on entity `cam`, one sample per chunk, on the duration
@@ -135,25 +128,6 @@ fn produce(addr: SocketAddr, id: &str, stream: &Stream) {
     }
     ws.close(None).expect("closes");
     while ws.read().is_ok() {}
-}
-
-fn wait_for_samples(server: &RunningServer, id: &str, n: usize) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let have = server
-            .recordings()
-            .into_iter()
-            .find(|r| r.id == id)
-            .map_or(0, |r| r.video_samples);
-        if have >= n as u64 {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id}: {have} of {n} samples stored"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 struct Answer {
@@ -244,7 +218,7 @@ fn check_frames(stream: &Stream, id: &str) {
     let (_dir, server) = start();
     let addr = server.addr();
     produce(addr, id, stream);
-    wait_for_samples(&server, id, stream.samples.len());
+    wait_for_samples(&server, id, stream.samples.len() as u64);
     let ranks = stream.ranks();
     let frame = |query: &str| {
         get(
@@ -358,7 +332,7 @@ fn h265_without_the_ffmpeg_feature_says_which_feature() {
     let (_dir, server) = start();
     let stream = Stream::of(Fixture::X265, VideoCodec::H265);
     produce(server.addr(), "h265", &stream);
-    wait_for_samples(&server, "h265", stream.samples.len());
+    wait_for_samples(&server, "h265", stream.samples.len() as u64);
     let answer = get(
         server.addr(),
         "/api/recordings/h265/video/frame?entity=cam&sample=3",
@@ -417,7 +391,7 @@ fn an_evicted_recording_still_decodes_and_feeds_a_late_viewer() {
     let addr = server.addr();
     let stream = Stream::of(Fixture::X264HighBf0, VideoCodec::H264);
     produce(addr, "evicted", &stream);
-    wait_for_samples(&server, "evicted", stream.samples.len());
+    wait_for_samples(&server, "evicted", stream.samples.len() as u64);
     // Most chunk bytes leave memory once the recording is finished (the server may keep a
     // few, e.g. the latest per entity).
     let total: usize = stream.samples.iter().map(|s| s.0.len()).sum();

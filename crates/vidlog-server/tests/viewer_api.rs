@@ -2,50 +2,20 @@
 //! the dataframe pages (row count, paging, sizes, keyframe flags, row ids) and the sample
 //! records' row ids (the producer's clock the viewer measures live latency with).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::SocketAddr;
 
+mod common;
+
+use common::{one_row_chunk, wait_for_samples};
 use tungstenite::Message;
 use vidlog_server::view::SAMPLE_HEADER_LEN;
-use vidlog_server::{RunningServer, Server, ServerConfig};
+use vidlog_server::{Server, ServerConfig};
 use vidlog_store::codec::{MessageEncoder, RecordingInfo, encode_recording_info};
-use vidlog_testdata::{Fixture, fixture};
-use vidlog_types::chunk::{build_chunk, chunk_schema};
-use vidlog_types::{
-    AsComponents, Chunk, ChunkId, EntityPath, PendingRow, RowId, TimeCell, TimePoint, VideoCodec,
-    VideoStream,
-};
-use vidlog_video::bitstream::h264::split_access_units;
+use vidlog_testdata::Fixture;
+use vidlog_types::{EntityPath, TimeCell, TimePoint, VideoCodec, VideoStream};
 
 /// Row ids of the samples: `ROW_BASE + n`, a plausible wall clock in ns.
 const ROW_BASE: u64 = 1_763_000_000_000_000_000;
-
-fn access_units() -> Vec<(Vec<u8>, bool)> {
-    let bytes = std::fs::read(fixture(Fixture::X264HighBf0)).unwrap();
-    split_access_units(&bytes)
-        .unwrap()
-        .into_iter()
-        .map(|au| (au.data, au.is_keyframe))
-        .collect()
-}
-
-fn one_row_chunk(
-    id: u64,
-    row_id: u64,
-    entity: &EntityPath,
-    time: TimePoint,
-    what: VideoStream,
-) -> Arc<Chunk> {
-    let row = PendingRow {
-        row_id: RowId(row_id),
-        time,
-        cells: what.as_components(),
-    };
-    let schema = Arc::new(chunk_schema(entity, &row.batch_key()));
-    Arc::new(build_chunk(ChunkId(id), entity, schema, &[row]).unwrap())
-}
 
 /// Sends a recording `id` with the access units on `cam`, one sample per chunk, frame n at
 /// `time` = n * 40 ms and row id `ROW_BASE + n`.
@@ -96,49 +66,20 @@ fn produce(addr: SocketAddr, id: &str, units: &[(Vec<u8>, bool)]) {
     while ws.read().is_ok() {}
 }
 
+/// `GET` in HTTP/1.1; the answer must not be chunked (the endpoints send their length).
 fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let answer = common::http_get(addr, path);
     assert!(
-        !head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked"),
-        "{head}"
+        !answer.headers.contains("transfer-encoding: chunked"),
+        "{}",
+        answer.headers
     );
-    let status = head[9..12].parse().unwrap();
-    (status, raw[split + 4..].to_vec())
+    (answer.status, answer.body)
 }
 
 fn get_json(addr: SocketAddr, path: &str) -> (u16, serde_json::Value) {
     let (status, body) = http_get(addr, path);
     (status, serde_json::from_slice(&body).unwrap())
-}
-
-fn wait_for_samples(server: &RunningServer, id: &str, n: u64) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let have = server
-            .recordings()
-            .into_iter()
-            .find(|r| r.id == id)
-            .map_or(0, |r| r.video_samples);
-        if have >= n {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id}: {have} of {n} samples stored"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 #[test]
@@ -151,7 +92,7 @@ fn dataframe_pages_and_sample_row_ids() {
     })
     .unwrap();
     let addr = server.addr();
-    let units = access_units();
+    let units = common::access_units(Fixture::X264HighBf0);
     assert!(
         units.len() > 20,
         "the fixture has {} access units",
