@@ -2,11 +2,14 @@
 // SVT-AV1 / libaom encodes it (a keyframe every 30 frames), `vidlog import` reads the MP4's
 // vp09 / av01 track, the test feeds the recording to the server, and Chromium decodes it with
 // WebCodecs (the codec string the server derives from the keyframe header or sequence
-// header): right frames when following live and on scrubs and steps across the GOP boundary.
+// header): right frames when following live and on scrubs and steps across the GOP boundary;
+// the viewer's "Download MP4" link gives an MP4 (vp09 / av01) FFmpeg decodes every frame of.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { setup, run, until, scrub, feedFile, canvasFrameNumber, ffmpeg, ffmpegPatternFilter, hasEncoder, shots, waitingViewer, firstVideoInfo } from './harness.mjs';
 
 const FRAMES = 60;
@@ -59,7 +62,19 @@ for (const codec of CODECS) {
       await until(page, `step to frame ${r}`, (s) => s.settled && s.shownPts === byRank[r]);
       assert.equal(await canvasFrameNumber(page), r, `step to frame ${r}`);
     }
-    await until(page, 'no error', (s) => s.error === null);
+    const done = await until(page, 'no error', (s) => s.error === null);
     await page.screenshot({ path: join(shots, `${codec.name.toLowerCase()}.png`) });
+
+    // Download MP4: the whole stream, decoded by FFmpeg frame for frame.
+    const response = await fetch(new URL(done.download, env.base));
+    assert.equal(response.status, 200, response.status === 200 ? '' : await response.text());
+    const downloaded = join(env.scratch, `${codec.name}-download.mp4`);
+    writeFileSync(downloaded, Buffer.from(await response.arrayBuffer()));
+    const probe = spawnSync('ffprobe', ['-v', 'error', '-count_frames', '-select_streams', 'v:0',
+      '-show_entries', 'stream=codec_name,nb_read_frames', '-of', 'json', downloaded], { encoding: 'utf8' });
+    assert.equal(probe.status, 0, probe.stderr);
+    const [stream] = JSON.parse(probe.stdout).streams;
+    assert.equal(stream.codec_name, codec.name.toLowerCase());
+    assert.equal(Number(stream.nb_read_frames), FRAMES, 'every frame decodes from the download');
   });
 }
