@@ -531,8 +531,10 @@ window.vidlogViewer = {
       t: S.t,
       shownPts: first && first.shown != null ? first.pts[first.shown] : null,
       shownIndex: first?.shown ?? null,
-      // The frame at the playhead is painted (not an older one while decoding).
-      settled: !!first && first.shown != null && first.shown === first.targetAt(S.t),
+      // The frame at the playhead is painted for every entity shown (not an older one of
+      // any of them while it decodes).
+      settled: !!first && first.shown != null && first.shown === first.targetAt(S.t)
+        && enabled().every((s) => s.shown != null && s.shown === s.targetAt(S.t)),
       frames: S.framesPainted,
       decoded: S.streams.reduce((n, s) => n + s.decoded, 0),
       sessions: S.streams.reduce((n, s) => n + s.sessions, 0),

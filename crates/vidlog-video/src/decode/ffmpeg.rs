@@ -11,7 +11,8 @@
 use ffmpeg_next as ff;
 use vidlog_types::VideoCodec;
 
-use super::{BufferPool, ColourSpace, DecodeError, Decoder, Frame, Matrix, Tuning};
+use super::frame::SharedPlanes;
+use super::{ColourSpace, DecodeError, Decoder, Frame, Matrix, Tuning};
 
 const BACKEND: &str = "ffmpeg";
 
@@ -23,7 +24,24 @@ pub struct FfmpegDecoder {
     drained: bool,
     /// Frames presented before this are not handed out.
     floor: Option<i64>,
-    pool: BufferPool,
+}
+
+/// A decoded picture kept by reference (libavcodec's refcounted buffers): frames leave the
+/// decoder without a copy.
+struct AvPicture(ff::frame::Video);
+
+// SAFETY: the frame holds its own references to buffers libavcodec never writes again once the
+// picture is output; the value is only read.
+unsafe impl Send for AvPicture {}
+unsafe impl Sync for AvPicture {}
+
+impl SharedPlanes for AvPicture {
+    fn plane(&self, i: usize) -> &[u8] {
+        self.0.data(i)
+    }
+    fn stride(&self, i: usize) -> usize {
+        self.0.stride(i)
+    }
 }
 
 // SAFETY: the codec context and frame are owned exclusively by this value and only used
@@ -75,7 +93,6 @@ impl FfmpegDecoder {
             frame: ff::frame::Video::empty(),
             drained: false,
             floor: None,
-            pool: BufferPool::default(),
         })
     }
 
@@ -113,7 +130,7 @@ impl FfmpegDecoder {
         !damaged && pts.is_some_and(|pts| pts < floor)
     }
 
-    fn convert(&mut self) -> Result<Frame, DecodeError> {
+    fn convert(&self) -> Result<Frame, DecodeError> {
         let f = &self.frame;
         // SAFETY: reading two plain fields of the frame libavcodec just filled.
         let (error_flags, flags) = unsafe {
@@ -148,14 +165,21 @@ impl FfmpegDecoder {
             full_range: full_range_format || f.color_range() == ff::color::Range::JPEG,
         };
         let pts = f.pts().or(f.timestamp()).unwrap_or(i64::MIN);
-        Frame::from_planes_in(
-            self.pool.take(),
+        // A new reference to the same buffers: no pixel is copied.
+        let mut kept = ff::frame::Video::empty();
+        // SAFETY: both frames are valid; av_frame_ref only adds references.
+        let status = unsafe { ff::ffi::av_frame_ref(kept.as_mut_ptr(), f.as_ptr()) };
+        if status < 0 {
+            return Err(backend_error(format!(
+                "cannot keep a decoded frame (error {status})"
+            )));
+        }
+        Frame::from_shared(
             pts,
             f.width(),
             f.height(),
             colour,
-            [f.data(0), f.data(1), f.data(2)],
-            [f.stride(0), f.stride(1), f.stride(2)],
+            std::sync::Arc::new(AvPicture(kept)),
         )
         .ok_or_else(|| backend_error("a frame's planes are smaller than its size".into()))
     }
@@ -204,9 +228,5 @@ impl Decoder for FfmpegDecoder {
 
     fn set_output_floor(&mut self, floor: Option<i64>) {
         self.floor = floor;
-    }
-
-    fn recycle(&mut self, buffer: Vec<u8>) {
-        self.pool.put(buffer);
     }
 }

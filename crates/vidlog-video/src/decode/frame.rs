@@ -1,5 +1,7 @@
 //! Decoded pictures: 8-bit I420 planes with their presentation time and colour signalling, and
-//! the conversion to RGBA8 with the stream's own matrix and range.
+//! the conversion to RGBA8 with the stream's own matrix and range. A frame either owns packed
+//! planes (copied out of the decoder) or keeps the decoder's own strided buffers
+//! ([`SharedPlanes`], no copy); conversions read both alike.
 //!
 //! The RGBA conversion follows what FFmpeg shows by default (`ffmpeg -pix_fmt rgba`, swscale's
 //! unscaled YUV->RGB path): nearest-neighbour chroma (each chroma sample covers 2x2 luma), BT.601
@@ -59,16 +61,48 @@ pub struct ColourSpace {
     pub full_range: bool,
 }
 
-/// One decoded picture, 8-bit 4:2:0, planes tightly packed (Y, then U, then V).
-#[derive(Clone, PartialEq, Eq)]
+/// A decoder's own picture buffers, kept instead of copied: strided planes that stay
+/// unchanged while this value lives (decoders never write a picture after handing it out).
+pub trait SharedPlanes: Send + Sync {
+    /// Plane `i` (0 Y, 1 U, 2 V): at least `stride(i) * (rows - 1) + width` bytes.
+    fn plane(&self, i: usize) -> &[u8];
+    /// Bytes from one row of plane `i` to the next.
+    fn stride(&self, i: usize) -> usize;
+}
+
+/// Where a frame's pixels are.
+#[derive(Clone)]
+enum Pixels {
+    /// Y, U, V tightly packed, owned.
+    Packed(Vec<u8>),
+    /// The decoder's buffers, strided; packed on first demand by [`Frame::i420`].
+    Shared {
+        planes: std::sync::Arc<dyn SharedPlanes>,
+        packed: std::sync::OnceLock<Vec<u8>>,
+    },
+}
+
+/// One decoded picture, 8-bit 4:2:0 (Y, then U, then V): copied into one packed buffer, or
+/// kept in the decoder's own buffers ([`Frame::from_shared`]).
+#[derive(Clone)]
 pub struct Frame {
     /// Presentation time of the sample this picture was decoded from (the source's units).
     pub pts: i64,
     pub width: u32,
     pub height: u32,
     pub colour: ColourSpace,
-    data: Vec<u8>,
+    pixels: Pixels,
 }
+
+impl PartialEq for Frame {
+    fn eq(&self, other: &Frame) -> bool {
+        (self.pts, self.width, self.height, self.colour)
+            == (other.pts, other.width, other.height, other.colour)
+            && self.i420() == other.i420()
+    }
+}
+
+impl Eq for Frame {}
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,8 +173,54 @@ impl Frame {
             width,
             height,
             colour,
-            data,
+            pixels: Pixels::Packed(data),
         })
+    }
+
+    /// A picture that keeps a decoder's buffers instead of copying them (no copy at all);
+    /// `None` when a plane is too short for the size and its stride.
+    pub fn from_shared(
+        pts: i64,
+        width: u32,
+        height: u32,
+        colour: ColourSpace,
+        planes: std::sync::Arc<dyn SharedPlanes>,
+    ) -> Option<Frame> {
+        let (cw, ch) = Frame::chroma_size(width, height);
+        let sizes = [(width, height), (cw, ch), (cw, ch)];
+        for (i, (w, h)) in sizes.into_iter().enumerate() {
+            let (w, h, stride) = (w as usize, h as usize, planes.stride(i));
+            if h > 0 && (stride < w || planes.plane(i).len() < stride * (h - 1) + w) {
+                return None;
+            }
+        }
+        Some(Frame {
+            pts,
+            width,
+            height,
+            colour,
+            pixels: Pixels::Shared {
+                planes,
+                packed: std::sync::OnceLock::new(),
+            },
+        })
+    }
+
+    /// Plane `i` (0 Y, 1 U, 2 V) and its stride, wherever the pixels are.
+    fn plane(&self, i: usize) -> (&[u8], usize) {
+        match &self.pixels {
+            Pixels::Packed(data) => {
+                let luma = self.width as usize * self.height as usize;
+                let (cw, ch) = Frame::chroma_size(self.width, self.height);
+                let chroma = cw as usize * ch as usize;
+                match i {
+                    0 => (&data[..luma], self.width as usize),
+                    1 => (&data[luma..luma + chroma], cw as usize),
+                    _ => (&data[luma + chroma..], cw as usize),
+                }
+            }
+            Pixels::Shared { planes, .. } => (planes.plane(i), planes.stride(i)),
+        }
     }
 
     /// The same picture read with another colour space (for comparisons).
@@ -156,25 +236,53 @@ impl Frame {
         let luma = self.width as usize * self.height as usize;
         let (cw, ch) = Frame::chroma_size(self.width, self.height);
         let chroma = cw as usize * ch as usize;
-        let (y, rest) = self.data.split_at(luma);
+        let (y, rest) = self.i420().split_at(luma);
         let (u, v) = rest.split_at(chroma);
         [y, u, v]
     }
 
     /// The whole picture as raw I420 (what `ffmpeg -pix_fmt yuv420p -f rawvideo` writes and
-    /// `-f framemd5` hashes).
+    /// `-f framemd5` hashes); a frame in a decoder's buffers is packed once, on first call.
     pub fn i420(&self) -> &[u8] {
-        &self.data
+        match &self.pixels {
+            Pixels::Packed(data) => data,
+            Pixels::Shared { packed, .. } => packed.get_or_init(|| {
+                let (cw, ch) = Frame::chroma_size(self.width, self.height);
+                let sizes = [(self.width, self.height), (cw, ch), (cw, ch)];
+                let mut out =
+                    Vec::with_capacity(self.width as usize * self.height as usize * 3 / 2 + 4);
+                for (i, (w, h)) in sizes.into_iter().enumerate() {
+                    let (plane, stride) = self.plane(i);
+                    for row in 0..h as usize {
+                        out.extend_from_slice(&plane[row * stride..row * stride + w as usize]);
+                    }
+                }
+                out
+            }),
+        }
     }
 
-    /// The frame's storage, for [`Frame::from_planes_in`] to reuse.
+    /// The frame's storage, for [`Frame::from_planes_in`] to reuse (empty for a frame in a
+    /// decoder's buffers).
     pub fn into_buffer(self) -> Vec<u8> {
-        self.data
+        match self.pixels {
+            Pixels::Packed(data) => data,
+            Pixels::Shared { .. } => Vec::new(),
+        }
     }
 
     /// Bytes held by this frame (for cache budgets).
     pub fn byte_size(&self) -> usize {
-        self.data.len() + std::mem::size_of::<Frame>()
+        let held = match &self.pixels {
+            Pixels::Packed(data) => data.len(),
+            Pixels::Shared { planes, packed } => {
+                let (_, ch) = Frame::chroma_size(self.width, self.height);
+                planes.stride(0) * self.height as usize
+                    + (planes.stride(1) + planes.stride(2)) * ch as usize
+                    + packed.get().map_or(0, Vec::len)
+            }
+        };
+        held + std::mem::size_of::<Frame>()
     }
 
     /// Converts to RGBA8 (alpha 255), row-major, `width * height * 4` bytes.
@@ -192,7 +300,7 @@ impl Frame {
     fn to_packed<const BYTES: usize>(&self) -> Vec<u8> {
         let (w, h) = (self.width as usize, self.height as usize);
         let cw = Frame::chroma_size(self.width, self.height).0 as usize;
-        let [yp, up, vp] = self.planes();
+        let ((yp, ys), (up, us), (vp, vs)) = (self.plane(0), self.plane(1), self.plane(2));
         let (crv, cbu, cgu, cgv) = self.colour.matrix.coefficients();
         // Luma scale and offset, and chroma coefficients, in 16.16 fixed point.
         let (cy, y_offset, crv, cbu, cgu, cgv) = if self.colour.full_range {
@@ -206,9 +314,12 @@ impl Frame {
             return out;
         }
         for (row, orow) in out.chunks_exact_mut(w * BYTES).enumerate() {
-            let yrow = &yp[row * w..(row + 1) * w];
-            let crow = (row / 2) * cw;
-            let (urow, vrow) = (&up[crow..crow + cw], &vp[crow..crow + cw]);
+            let yrow = &yp[row * ys..row * ys + w];
+            let crow = row / 2;
+            let (urow, vrow) = (
+                &up[crow * us..crow * us + cw],
+                &vp[crow * vs..crow * vs + cw],
+            );
             // Two luma samples share one chroma sample: its terms are computed once.
             let pairs = orow.chunks_mut(2 * BYTES).zip(yrow.chunks(2));
             for ((opair, ypair), (&u, &v)) in pairs.zip(urow.iter().zip(vrow)) {
@@ -258,10 +369,14 @@ impl JfifRows<'_> {
             return;
         }
         let cw = Frame::chroma_size(self.frame.width, self.frame.height).0 as usize;
-        let [yp, up, vp] = self.frame.planes();
-        let yrow = &yp[row * w..(row + 1) * w];
-        let crow = (row / 2) * cw;
-        let (urow, vrow) = (&up[crow..crow + cw], &vp[crow..crow + cw]);
+        let f = self.frame;
+        let ((yp, ys), (up, us), (vp, vs)) = (f.plane(0), f.plane(1), f.plane(2));
+        let yrow = &yp[row * ys..row * ys + w];
+        let crow = row / 2;
+        let (urow, vrow) = (
+            &up[crow * us..crow * us + cw],
+            &vp[crow * vs..crow * vs + cw],
+        );
         let start = y.len();
         y.extend_from_slice(yrow);
         let yout = &mut y[start..];
