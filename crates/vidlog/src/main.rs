@@ -55,6 +55,18 @@ fn main() -> ExitCode {
         }
     };
     say::init_logging();
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::View(_) | Command::Demo(_)
+    ) {
+        // Short-lived commands end quietly when their output's reader goes away
+        // (`vidlog info run.vlog | head -1`), as other command-line tools do; the server
+        // commands keep Rust's default (write errors, which they ignore) and keep serving.
+        // SAFETY: setting a signal's disposition to the default before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Import(args) => cmd::import::run(args),

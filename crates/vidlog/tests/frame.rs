@@ -273,3 +273,25 @@ fn vp9_imports_from_mp4_and_decodes_like_ffmpeg() {
         );
     }
 }
+
+/// A short-lived command whose stdout reader goes away ends quietly (SIGPIPE, as other
+/// command-line tools do), never with a panic message.
+#[test]
+fn a_closed_stdout_ends_a_command_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vidlog"))
+        .args(["info", "--decoders"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("vidlog runs");
+    drop(child.stdout.take()); // the reader is gone before the first line
+    let out = child.wait_with_output().expect("waits");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(13),
+        "exit {:?}: {stderr}",
+        out.status
+    );
+}
