@@ -374,7 +374,9 @@ pub fn jpeg_of(
     height: u16,
     quality: u8,
 ) -> Result<Vec<u8>, jpeg_encoder::EncodingError> {
-    let mut jpeg = Vec::with_capacity(frame.i420().len() / 6);
+    // About a quarter byte per pixel at usual qualities (sizing only: i420() would pack a
+    // frame kept in the decoder's buffers).
+    let mut jpeg = Vec::with_capacity(usize::from(width) * usize::from(height) / 4);
     let mut encoder = jpeg_encoder::Encoder::new(&mut jpeg, quality);
     encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::F_2_2);
     encoder.encode_image(JpegRows {
