@@ -29,6 +29,9 @@ pub enum Fixture {
     X264Odd,
     /// libx265 Main, 320x240, 30 frames, raw Annex B. Needs an ffmpeg built with libx265.
     X265,
+    /// libx265 Main, 320x240, 90 frames, a keyframe every 30 in x265's default open GOPs:
+    /// CRA pictures whose leading (RASL) pictures reference the GOP before.
+    X265OpenGop,
     /// AV1 in IVF, 320x240, 30 frames, via libsvtav1 or libaom. Needs one of them in ffmpeg.
     Av1Ivf,
     /// VP9 profile 0 in IVF, 320x240, 30 frames, GOP 15, libvpx-vp9 with alt-ref frames (so
@@ -55,6 +58,7 @@ impl Fixture {
             Fixture::X264Slices4 => "x264_slices4_aud_320x240_90.h264",
             Fixture::X264Odd => "x264_high_318x238_30.h264",
             Fixture::X265 => "x265_main_320x240_30.h265",
+            Fixture::X265OpenGop => "x265_open_gop_320x240_90.h265",
             Fixture::Av1Ivf => "av1_320x240_30.ivf",
             Fixture::Vp9Ivf => "vp9_320x240_30.ivf",
         }
@@ -79,7 +83,8 @@ impl Fixture {
             Fixture::X264HighBf0
             | Fixture::X264HighBf2
             | Fixture::X264HighBf3Pyramid
-            | Fixture::X264Slices4 => 90,
+            | Fixture::X264Slices4
+            | Fixture::X265OpenGop => 90,
             Fixture::X264Odd | Fixture::X265 | Fixture::Av1Ivf | Fixture::Vp9Ivf => 30,
         }
     }
@@ -87,7 +92,7 @@ impl Fixture {
     /// The encoder the fixture needs, or `None` when several would do (AV1).
     fn required_encoder(self) -> Option<&'static str> {
         match self {
-            Fixture::X265 => Some("libx265"),
+            Fixture::X265 | Fixture::X265OpenGop => Some("libx265"),
             Fixture::Vp9Ivf => Some("libvpx-vp9"),
             Fixture::Av1Ivf => None,
             _ => Some("libx264"),
@@ -154,8 +159,9 @@ impl Fixture {
                 &["-bf", "0", "-slices", "4", "-x264-params", "aud=1"],
             ),
             Fixture::X264Odd => x264("318x238", 30, &["-bf", "0"]),
-            Fixture::X265 => {
-                let mut args = testsrc2("320x240", 30);
+            Fixture::X265 | Fixture::X265OpenGop => {
+                let open = self == Fixture::X265OpenGop;
+                let mut args = testsrc2("320x240", if open { 90 } else { 30 });
                 args.extend(
                     [
                         "-c:v",
@@ -163,7 +169,11 @@ impl Fixture {
                         "-pix_fmt",
                         "yuv420p",
                         "-x265-params",
-                        "log-level=error",
+                        if open {
+                            "log-level=error:keyint=30:min-keyint=30"
+                        } else {
+                            "log-level=error"
+                        },
                         "-f",
                         "mp4",
                     ]
@@ -258,16 +268,13 @@ pub fn fixture(name: Fixture) -> PathBuf {
     match name.mp4_name() {
         Some(_) => {
             let mp4 = fixture_mp4(name);
-            let bsf = if name == Fixture::X265 {
+            let hevc = matches!(name, Fixture::X265 | Fixture::X265OpenGop);
+            let bsf = if hevc {
                 "hevc_mp4toannexb"
             } else {
                 "h264_mp4toannexb"
             };
-            let format = if name == Fixture::X265 {
-                "hevc"
-            } else {
-                "h264"
-            };
+            let format = if hevc { "hevc" } else { "h264" };
             let args: Vec<String> = vec![
                 "-i".into(),
                 mp4.to_string_lossy().into_owned(),
@@ -611,6 +618,7 @@ mod tests {
             Fixture::X264Slices4,
             Fixture::X264Odd,
             Fixture::X265,
+            Fixture::X265OpenGop,
             Fixture::Av1Ivf,
             Fixture::Vp9Ivf,
         ];

@@ -460,6 +460,40 @@ mod ffmpeg_backend {
         }
     }
 
+    /// x265's open GOPs: the leading (RASL) pictures of each CRA reference the GOP before;
+    /// every frame, asked for alone by a fresh one-shot player, equals FFmpeg's.
+    #[test]
+    fn open_gop_leading_pictures_decode_from_the_gop_before() {
+        if !Fixture::X265OpenGop.available_or_skip() {
+            return;
+        }
+        let fixture = Fixture::X265OpenGop;
+        let samples = fixture_samples(fixture);
+        let reference = Reference::of(fixture, &samples);
+        let keyframes: Vec<usize> = (0..samples.len()).filter(|&i| samples[i].is_key).collect();
+        let leading = (0..samples.len())
+            .filter(|&i| {
+                let k = *keyframes
+                    .iter()
+                    .rev()
+                    .find(|&&k| k <= i)
+                    .expect("a keyframe");
+                k > 0 && samples[i].pts < samples[k].pts
+            })
+            .count();
+        assert!(leading > 0, "the fixture has leading pictures");
+        for (n, &pts) in reference.pts.iter().enumerate() {
+            let mut player = stills_player(fixture, Backend::Ffmpeg, &samples, true);
+            let got = player.frame_at(pts).expect("decodes").expect("a frame");
+            assert!(!got.concealed, "frame {n}: {:?}", player.reports());
+            assert!(
+                got.frame.i420() == &reference.frames[n][..],
+                "frame {n} equals FFmpeg's"
+            );
+        }
+        check_random_times(fixture, Backend::Ffmpeg);
+    }
+
     #[test]
     fn stills_on_b_frames_h265_and_vp9_match_ffmpeg() {
         check_stills(Fixture::X264HighBf3Pyramid, Backend::Ffmpeg);

@@ -292,13 +292,12 @@ impl<S: SampleSource> VideoPlayer<S> {
                 concealed: false,
             }));
         }
-        let keyframe =
-            self.source
-                .keyframe_before(target)
-                .ok_or_else(|| PlayerError::NoKeyframe {
-                    stream: self.source.name(),
-                    sample: target,
-                })?;
+        let keyframe = self
+            .decode_start(target)
+            .ok_or_else(|| PlayerError::NoKeyframe {
+                stream: self.source.name(),
+                sample: target,
+            })?;
         let damaged_from = self.damaged.get(&keyframe).copied();
         if damaged_from.is_none_or(|bad| target < bad)
             && let Some(frame) = self.decode_until(keyframe, target, pts)?
@@ -311,6 +310,23 @@ impl<S: SampleSource> VideoPlayer<S> {
             }));
         }
         self.conceal(keyframe, target, pts).map(Some)
+    }
+
+    /// The keyframe decoding must start at to show sample `target`: the keyframe before it,
+    /// or, for a leading picture (presented before that keyframe, such as an H.265 RASL
+    /// picture of an open GOP, which references the GOP before), the keyframe before that.
+    fn decode_start(&self, target: usize) -> Option<usize> {
+        let keyframe = self.source.keyframe_before(target)?;
+        let leading = keyframe > 0
+            && self
+                .source
+                .pts(target)
+                .zip(self.source.pts(keyframe))
+                .is_some_and(|(t, k)| t < k);
+        if leading && let Some(earlier) = self.source.keyframe_before(keyframe - 1) {
+            return Some(earlier);
+        }
+        Some(keyframe)
     }
 
     /// Decodes until the frame of sample `target` (PTS `pts`) comes out; `None` when the GOP
@@ -641,7 +657,7 @@ impl<S: SampleSource> VideoPlayer<S> {
             let Some((sample, sample_pts)) = self.source.presented_at(t) else {
                 break;
             };
-            let Some(k) = self.source.keyframe_before(sample) else {
+            let Some(k) = self.decode_start(sample) else {
                 break;
             };
             if self.damaged.get(&k).is_none_or(|&bad| sample < bad)

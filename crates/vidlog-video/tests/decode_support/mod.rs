@@ -22,7 +22,7 @@ pub struct Sample {
 
 pub fn codec_of(fixture: Fixture) -> VideoCodec {
     match fixture {
-        Fixture::X265 => VideoCodec::H265,
+        Fixture::X265 | Fixture::X265OpenGop => VideoCodec::H265,
         Fixture::Av1Ivf => VideoCodec::Av1,
         Fixture::Vp9Ivf => VideoCodec::Vp9,
         _ => VideoCodec::H264,
