@@ -20,7 +20,7 @@
 
 use vidlog_types::VideoCodec;
 
-use crate::bitstream::av1::{self, read_leb128};
+use crate::bitstream::av1;
 use crate::bitstream::bits::BitReader;
 use crate::bitstream::h264::{self, H264Error, NalType, SpsInfo};
 use crate::bitstream::h265;
@@ -407,53 +407,11 @@ fn probe_av1(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
         return Err(ProbeError::Empty { codec: "AV1" });
     }
     let err = |offset: usize, problem: String| ProbeError::Av1 { offset, problem };
-    let mut pos = 0usize;
     let mut obu_types = Vec::new();
     let mut sequence_header: Option<(Vec<u8>, bool)> = None;
-    while pos < sample.len() {
-        let header_offset = pos;
-        let header = sample[pos];
-        if header & 0x80 != 0 {
-            return Err(err(
-                pos,
-                "obu_forbidden_bit is set; the data is corrupt or not AV1".into(),
-            ));
-        }
-        let kind = (header >> 3) & 0x0F;
-        let has_extension = header & 0x04 != 0;
-        let has_size = header & 0x02 != 0;
-        pos += 1 + usize::from(has_extension);
-        if pos > sample.len() {
-            return Err(err(
-                header_offset,
-                "the OBU extension header is cut short".into(),
-            ));
-        }
-        let payload_len = if has_size {
-            let (size, used) = read_leb128(&sample[pos..]).ok_or_else(|| {
-                err(
-                    header_offset,
-                    "obu_size is cut short or longer than 8 bytes".into(),
-                )
-            })?;
-            pos += used;
-            usize::try_from(size).unwrap_or(usize::MAX)
-        } else {
-            sample.len() - pos
-        };
-        let end = pos
-            .checked_add(payload_len)
-            .filter(|&end| end <= sample.len())
-            .ok_or_else(|| {
-                err(
-                    header_offset,
-                    format!(
-                        "obu_size {payload_len} runs past the end of the sample ({} bytes left)",
-                        sample.len() - pos
-                    ),
-                )
-            })?;
-        let payload = &sample[pos..end];
+    for obu in av1::obus(sample) {
+        let obu = obu.map_err(|(offset, problem)| err(offset, problem))?;
+        let (kind, header_offset, payload) = (obu.kind, obu.offset, obu.payload);
         obu_types.push(kind);
         match kind {
             av1::OBU_SEQUENCE_HEADER => {
@@ -467,10 +425,7 @@ fn probe_av1(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
                 let reduced_still_picture_header =
                     read(&mut r, 1, "reduced_still_picture_header")? == 1;
                 if sequence_header.is_none() {
-                    sequence_header = Some((
-                        sample[header_offset..end].to_vec(),
-                        reduced_still_picture_header,
-                    ));
+                    sequence_header = Some((obu.bytes.to_vec(), reduced_still_picture_header));
                 }
             }
             av1::OBU_FRAME_HEADER | av1::OBU_FRAME => {
@@ -502,7 +457,6 @@ fn probe_av1(sample: &[u8]) -> Result<SampleProbe, ProbeError> {
             }
             _ => {}
         }
-        pos = end;
     }
     Err(ProbeError::Av1NoFrame { obu_types })
 }

@@ -109,6 +109,69 @@ impl Av1SequenceHeader {
     }
 }
 
+/// One OBU of a temporal unit in the low-overhead format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Obu<'a> {
+    /// `obu_type`.
+    pub kind: u8,
+    /// Offset of its header in the temporal unit.
+    pub offset: usize,
+    /// The whole OBU: header, size field, payload.
+    pub bytes: &'a [u8],
+    /// Its payload.
+    pub payload: &'a [u8],
+}
+
+/// Walks the OBUs of a temporal unit; an error (OBU offset, what is wrong) ends the walk.
+/// An OBU without a size field runs to the end of the temporal unit.
+pub fn obus(sample: &[u8]) -> impl Iterator<Item = Result<Obu<'_>, (usize, String)>> {
+    let mut pos = 0usize;
+    std::iter::from_fn(move || {
+        if pos >= sample.len() {
+            return None;
+        }
+        let offset = pos;
+        let header = sample[pos];
+        let obu = (|| {
+            if header & 0x80 != 0 {
+                return Err("obu_forbidden_bit is set; the data is corrupt or not AV1".into());
+            }
+            let mut at = pos + 1 + usize::from(header & 0x04 != 0);
+            if at > sample.len() {
+                return Err("the OBU extension header is cut short".into());
+            }
+            let end = if header & 0x02 != 0 {
+                let (size, used) = read_leb128(&sample[at..])
+                    .ok_or("obu_size is cut short or longer than 8 bytes")?;
+                at += used;
+                usize::try_from(size)
+                    .ok()
+                    .and_then(|size| at.checked_add(size))
+                    .filter(|&end| end <= sample.len())
+                    .ok_or_else(|| {
+                        format!(
+                            "obu_size {size} runs past the end of the sample ({} bytes left)",
+                            sample.len() - at
+                        )
+                    })?
+            } else {
+                sample.len()
+            };
+            Ok(Obu {
+                kind: (header >> 3) & 0x0F,
+                offset,
+                bytes: &sample[offset..end],
+                payload: &sample[at..end],
+            })
+        })();
+        // An error ends the walk; an OBU moves past itself.
+        pos = obu
+            .as_ref()
+            .map_or(sample.len(), |o| o.offset + o.bytes.len());
+        Some(obu.map_err(|problem: String| (offset, problem)))
+    })
+}
+
 /// Reads `leb128()`; returns `(value, bytes used)`.
 pub fn read_leb128(data: &[u8]) -> Option<(u64, usize)> {
     let mut value = 0u64;

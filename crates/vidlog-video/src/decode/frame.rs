@@ -147,23 +147,15 @@ impl Frame {
         planes: [&[u8]; 3],
         strides: [usize; 3],
     ) -> Option<Frame> {
-        let (cw, ch) = Frame::chroma_size(width, height);
-        let sizes = [
-            (width as usize, height as usize),
-            (cw as usize, ch as usize),
-            (cw as usize, ch as usize),
-        ];
+        let sizes = Frame::plane_sizes(width, height);
+        if !Frame::planes_fit(sizes, planes.map(<[u8]>::len), strides) {
+            return None;
+        }
         let total: usize = sizes.iter().map(|(w, h)| w * h).sum();
         let mut data = buffer;
         data.clear();
         data.reserve(total);
         for ((plane, stride), (w, h)) in planes.iter().zip(strides).zip(sizes) {
-            if h == 0 {
-                continue;
-            }
-            if stride < w || plane.len() < stride * (h - 1) + w {
-                return None;
-            }
             for row in 0..h {
                 data.extend_from_slice(&plane[row * stride..row * stride + w]);
             }
@@ -186,13 +178,10 @@ impl Frame {
         colour: ColourSpace,
         planes: std::sync::Arc<dyn SharedPlanes>,
     ) -> Option<Frame> {
-        let (cw, ch) = Frame::chroma_size(width, height);
-        let sizes = [(width, height), (cw, ch), (cw, ch)];
-        for (i, (w, h)) in sizes.into_iter().enumerate() {
-            let (w, h, stride) = (w as usize, h as usize, planes.stride(i));
-            if h > 0 && (stride < w || planes.plane(i).len() < stride * (h - 1) + w) {
-                return None;
-            }
+        let lens = [0, 1, 2].map(|i| planes.plane(i).len());
+        let strides = [0, 1, 2].map(|i| planes.stride(i));
+        if !Frame::planes_fit(Frame::plane_sizes(width, height), lens, strides) {
+            return None;
         }
         Some(Frame {
             pts,
@@ -204,6 +193,23 @@ impl Frame {
                 packed: std::sync::OnceLock::new(),
             },
         })
+    }
+
+    /// `(width, rows)` of the Y, U and V planes.
+    fn plane_sizes(width: u32, height: u32) -> [(usize, usize); 3] {
+        let (cw, ch) = Frame::chroma_size(width, height);
+        let chroma = (cw as usize, ch as usize);
+        [(width as usize, height as usize), chroma, chroma]
+    }
+
+    /// Whether planes of these byte lengths and strides hold pictures of these plane sizes
+    /// (the last row may be just the visible width).
+    fn planes_fit(sizes: [(usize, usize); 3], lens: [usize; 3], strides: [usize; 3]) -> bool {
+        sizes
+            .iter()
+            .zip(lens)
+            .zip(strides)
+            .all(|((&(w, h), len), stride)| h == 0 || (stride >= w && len >= stride * (h - 1) + w))
     }
 
     /// Plane `i` (0 Y, 1 U, 2 V) and its stride, wherever the pixels are.
@@ -246,18 +252,23 @@ impl Frame {
     pub fn i420(&self) -> &[u8] {
         match &self.pixels {
             Pixels::Packed(data) => data,
-            Pixels::Shared { packed, .. } => packed.get_or_init(|| {
-                let (cw, ch) = Frame::chroma_size(self.width, self.height);
-                let sizes = [(self.width, self.height), (cw, ch), (cw, ch)];
-                let mut out =
-                    Vec::with_capacity(self.width as usize * self.height as usize * 3 / 2 + 4);
-                for (i, (w, h)) in sizes.into_iter().enumerate() {
-                    let (plane, stride) = self.plane(i);
-                    for row in 0..h as usize {
-                        out.extend_from_slice(&plane[row * stride..row * stride + w as usize]);
-                    }
-                }
-                out
+            Pixels::Shared {
+                planes: shared,
+                packed,
+            } => packed.get_or_init(|| {
+                // The planes were checked to fit when the frame was made.
+                let planes = [0, 1, 2].map(|i| shared.plane(i));
+                let strides = [0, 1, 2].map(|i| shared.stride(i));
+                Frame::from_planes(
+                    self.pts,
+                    self.width,
+                    self.height,
+                    self.colour,
+                    planes,
+                    strides,
+                )
+                .map(Frame::into_buffer)
+                .unwrap_or_default()
             }),
         }
     }
@@ -353,14 +364,6 @@ pub struct JfifRows<'a> {
 }
 
 impl JfifRows<'_> {
-    pub fn width(&self) -> u32 {
-        self.frame.width
-    }
-
-    pub fn height(&self) -> u32 {
-        self.frame.height
-    }
-
     /// Appends row `row`'s Y', Cb' and Cr' (one value per pixel each; chroma repeated over
     /// the pixels a chroma sample covers) to `y`, `cb` and `cr`.
     pub fn fill_row(&self, row: usize, y: &mut Vec<u8>, cb: &mut Vec<u8>, cr: &mut Vec<u8>) {

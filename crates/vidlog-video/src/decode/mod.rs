@@ -19,7 +19,6 @@ pub mod player;
 use vidlog_types::VideoCodec;
 
 pub use frame::{ColourSpace, Frame, JfifRows, Matrix};
-
 pub use player::{PlayerStats, PresentedFrame, SampleSource, SampleStatus, VideoPlayer};
 
 /// The Debian packages the `ffmpeg` feature builds against.

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 use vidlog_types::VideoCodec;
 
 use super::Mp4Error;
-use crate::bitstream::av1::{self, read_leb128};
+use crate::bitstream::av1;
 use crate::bitstream::h264::{self, NalType};
 use crate::bitstream::h265;
 use crate::bitstream::nal::{annexb_to_length_prefixed, split_annexb};
@@ -283,39 +283,9 @@ impl SampleEntry {
     }
 }
 
-/// One OBU of a temporal unit: its type and all its bytes (header, size, payload).
-struct Obu<'a> {
-    kind: u8,
-    bytes: &'a [u8],
-}
-
-/// The OBUs of a temporal unit in the low-overhead format.
-fn av1_obus(sample: &[u8]) -> Result<Vec<Obu<'_>>, String> {
-    let mut obus = Vec::new();
-    let mut pos = 0;
-    while pos < sample.len() {
-        let header = sample[pos];
-        let kind = (header >> 3) & 0x0F;
-        let mut at = pos + 1 + usize::from(header & 0x04 != 0);
-        let end = if header & 0x02 != 0 {
-            let (size, used) = sample
-                .get(at..)
-                .and_then(read_leb128)
-                .ok_or_else(|| format!("the OBU at byte {pos} has a cut-short size field"))?;
-            at += used;
-            usize::try_from(size)
-                .ok()
-                .and_then(|size| at.checked_add(size))
-                .filter(|&end| end <= sample.len())
-                .ok_or_else(|| format!("the OBU at byte {pos} runs past the end of the sample"))?
-        } else {
-            sample.len()
-        };
-        obus.push(Obu {
-            kind,
-            bytes: &sample[pos..end],
-        });
-        pos = end;
-    }
-    Ok(obus)
+/// The OBUs of a temporal unit, or what is wrong with them.
+fn av1_obus(sample: &[u8]) -> Result<Vec<av1::Obu<'_>>, String> {
+    av1::obus(sample)
+        .collect::<Result<_, _>>()
+        .map_err(|(offset, problem)| format!("the OBU at byte {offset}: {problem}"))
 }
